@@ -1,0 +1,11 @@
+"""repzone client: the list formats and reputation lookups over DNS.
+
+The list formats live here because they are what clients depend on; zoned and the
+publisher import them so that one module owns each format:
+
+- ``client.hashing``: Rspamd-compatible digests and encodings.
+- ``client.names``: token -> owner name under a zone (ip, name, hash schemes).
+- ``client.txt``: the ``v=1;key=value`` TXT encoding.
+- ``client.codes``: A-record return-code bands.
+- ``client.testentries``: RFC 5782 section 5 test entries.
+"""
