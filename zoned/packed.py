@@ -44,7 +44,9 @@ def pack(records: Iterable[Record]) -> bytes:
             raise PackedError(f"TTL {record.ttl} out of range")
         if len(record.rdata) > 0xFFFF:
             raise PackedError("RDATA longer than 65535 bytes")
-        groups.setdefault(record.rtype, []).append(record)
+        group = groups.setdefault(record.rtype, [])
+        if all(r.rdata != record.rdata for r in group):  # an RRset is a set (RFC 2181 5)
+            group.append(record)
     out = bytearray()
     for rtype, group in groups.items():
         ttl = min(r.ttl for r in group)
@@ -100,3 +102,24 @@ def txt_rdata(text: bytes) -> bytes:
         bytes([len(chunk)]) + chunk for chunk in (text[i : i + 255] for i in range(0, len(text), 255))
     )
 
+
+
+def find_rrset(packed: bytes, rtype: int) -> tuple[int, bytes] | None:
+    """(count, wire RRs) of one type, without splitting the rest: the hot-path probe."""
+    pos = 0
+    end = len(packed)
+    while pos + 6 <= end:
+        group_type, count, nbytes = _GROUP.unpack_from(packed, pos)
+        pos += 6
+        if group_type == rtype:
+            return count, packed[pos : pos + nbytes]
+        pos += nbytes
+    return None
+
+
+def first_rrset(packed: bytes) -> tuple[int, int, bytes] | None:
+    """(rtype, count, wire RRs) of the first RRset: the answer to a minimal ANY (RFC 8482)."""
+    if len(packed) < 6:
+        return None
+    rtype, count, nbytes = _GROUP.unpack_from(packed, 0)
+    return rtype, count, packed[6 : 6 + nbytes]

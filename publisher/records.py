@@ -1,0 +1,114 @@
+"""Reading token records (``{"token": ..., counters...}``) and turning them into store entries.
+
+One JSON object per line: ``token`` is required; ``code`` (an A return code) is optional;
+every other key is published as TXT data (``n``, ``s``, ``h``, ``p``, ``sc``, ``l``, bucket
+values...).  Every problem is reported with its file and line, and nothing is written
+while any line is bad.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from client import names
+from client.codes import CodeError, validate_code
+from client.txt import TxtError
+from zoned import keys
+from zoned.answers import token_answer
+from zoned.config import ZoneConfig
+from zoned.wire import name_labels
+
+Fields = Mapping[str, int | float | str]
+
+
+class RecordError(ValueError):
+    """A record cannot be published; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """What is known of one token: where it came from, its TXT fields, an optional code."""
+
+    source: str  # "file:line" for messages
+    token: str
+    fields: Fields
+    code: ipaddress.IPv4Address | None = None
+
+
+def read_jsonl(path: Path) -> Iterator[TokenRecord]:
+    """Parse a JSON-lines file; raises RecordError listing every bad line."""
+    problems: list[str] = []
+    records: list[TokenRecord] = []
+    with path.open(encoding="utf-8") as stream:
+        for lineno, line in enumerate(stream, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                records.append(parse_record(json.loads(line), where))
+            except (ValueError, RecordError) as exc:
+                problems.append(f"{where}: {exc}")
+    if problems:
+        raise RecordError("\n".join(problems))
+    yield from records
+
+
+def parse_record(obj: object, where: str) -> TokenRecord:
+    """Validate one decoded JSON object."""
+    if not isinstance(obj, dict):
+        raise RecordError("expected a JSON object")
+    token = obj.get("token")
+    if not isinstance(token, str) or not token:
+        raise RecordError("'token' must be a non-empty string")
+    code = None
+    if "code" in obj:
+        try:
+            code = ipaddress.IPv4Address(obj["code"])
+            validate_code(code)
+        except (ValueError, CodeError) as exc:
+            raise RecordError(f"'code': {exc}") from exc
+    fields: dict[str, int | float | str] = {}
+    for key, value in obj.items():
+        if key in ("token", "code"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise RecordError(f"{key!r}: expected a number or a string, got {value!r}")
+        fields[key] = value
+    return TokenRecord(where, token, fields, code)
+
+
+def entries(config: ZoneConfig, record: TokenRecord) -> list[tuple[bytes, bytes]]:
+    """Store (key, packed answer) pairs for one record: one per owner name or network."""
+    try:
+        answer = token_answer(config, record.fields, record.code)
+    except TxtError as exc:
+        raise RecordError(f"{record.source}: {exc}") from exc
+    if answer is None:
+        return []
+    try:
+        if config.scheme.kind == "ip":
+            return [(keys.net_key(names.parse_network(record.token)), answer)]
+        return [
+            (keys.name_key([label.lower() for label in name_labels(owner)]), answer)
+            for owner in names.owner_names(config.scheme, record.token)
+        ]
+    except names.OwnerNameError as exc:
+        raise RecordError(f"{record.source}: token {record.token!r}: {exc}") from exc
+
+
+def all_entries(config: ZoneConfig, records: Iterable[TokenRecord]) -> dict[bytes, bytes]:
+    """Entries of every record; raises RecordError listing every record that cannot be used."""
+    result: dict[bytes, bytes] = {}
+    problems: list[str] = []
+    for record in records:
+        try:
+            result.update(entries(config, record))
+        except RecordError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise RecordError("\n".join(problems))
+    return result

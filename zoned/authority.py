@@ -1,0 +1,94 @@
+"""The authoritative answer to one question: DNS rules over the served zones.
+
+This is where the protocol's rules for an authority are applied, each with its RFC;
+the result is a value (rcode, answer RRs, whether the SOA goes in authority) that the
+fast and the full reply builders both render.  Nothing here touches the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from zoned.packed import find_rrset, first_rrset
+from zoned.wire import NOERROR, NXDOMAIN, REFUSED, T_ANY, T_CNAME, T_SOA
+from zoned.zone import Found, ServedZone
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What to answer: rcode, answer RRs (owned by the question name), negative SOA."""
+
+    rcode: int
+    zone: ServedZone | None = None
+    answer_type: int = 0  # the rtype of the answer RRs; 0 when there are none
+    answer_count: int = 0
+    answer: bytes = b""
+    negative: bool = False  # the zone's SOA goes in the authority section (RFC 2308)
+    below: int = 0  # how many labels of the question name lie below the apex
+
+
+REFUSED_OUTCOME = Outcome(REFUSED)
+
+
+class Authority:
+    """The set of served zones; routes a question to its zone and applies the rules."""
+
+    def __init__(self, zones: Iterable[ServedZone]) -> None:
+        self.zones: dict[tuple[bytes, ...], ServedZone] = {z.labels: z for z in zones}
+        self.depths = tuple(sorted({len(labels) for labels in self.zones}, reverse=True))
+
+    def refresh(self) -> bool:
+        """Pick up new store serials; True if any zone changed."""
+        changed = False
+        for zone in self.zones.values():
+            changed |= zone.update_serial()
+        return changed
+
+    def zone_for(self, labels: tuple[bytes, ...]) -> tuple[ServedZone, int] | None:
+        """The zone holding ``labels`` (lowercase) and how many labels lie below its apex."""
+        n = len(labels)
+        for depth in self.depths:
+            if depth <= n:
+                zone = self.zones.get(labels[n - depth :])
+                if zone is not None:
+                    return zone, n - depth
+        return None
+
+    def resolve(self, labels: tuple[bytes, ...], qtype: int) -> Outcome:
+        """Answer ``qtype`` at ``labels`` (lowercase, leftmost first)."""
+        found = self.zone_for(labels)
+        if found is None:
+            # Not authoritative and no recursion: REFUSED (RFC 1035 4.1.1, RFC 8906 3.1.5).
+            return REFUSED_OUTCOME
+        zone, below = found
+        if below == 0:
+            rrsets = zone.apex
+            if qtype == T_ANY:
+                # Minimal ANY (RFC 8482 4.1): one RRset; the SOA always exists at the apex.
+                qtype = T_SOA
+            group = rrsets.get(qtype)
+            if group is None:
+                return Outcome(NOERROR, zone, negative=True, below=below)
+            return Outcome(NOERROR, zone, qtype, group[0], group[1], below=below)
+        result = zone.find(labels[:below])
+        if isinstance(result, Found):
+            if result is Found.EMPTY:
+                # An empty non-terminal exists: NODATA, not NXDOMAIN (RFC 8020 2).
+                return Outcome(NOERROR, zone, negative=True, below=below)
+            return Outcome(NXDOMAIN, zone, negative=True, below=below)
+        if qtype == T_ANY:
+            first = first_rrset(result)
+            if first is None:
+                return Outcome(NOERROR, zone, negative=True, below=below)
+            return Outcome(NOERROR, zone, first[0], first[1], first[2], below=below)
+        hit = find_rrset(result, qtype)
+        if hit is None and qtype != T_CNAME:
+            # An alias answers every type with its CNAME; resolvers follow it (RFC 1034 4.3.2).
+            cname = find_rrset(result, T_CNAME)
+            if cname is not None:
+                return Outcome(NOERROR, zone, T_CNAME, cname[0], cname[1], below=below)
+        if hit is None:
+            # The name exists without this type: NODATA with the SOA (RFC 2308 2.2).
+            return Outcome(NOERROR, zone, negative=True, below=below)
+        return Outcome(NOERROR, zone, qtype, hit[0], hit[1], below=below)

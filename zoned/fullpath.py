@@ -1,0 +1,158 @@
+"""The full path: any query, parsed and rendered by dnspython.
+
+Everything the fast path declines comes here: malformed messages, other opcodes, EDNS
+versions and options, meta query types, apex records with names in their RDATA.  The
+rules themselves live in :mod:`zoned.authority`; this module only converts between the
+wire (via dnspython) and an :class:`~zoned.authority.Outcome`.
+
+dnspython was chosen over dnslib for this path: it is stricter on malformed input
+(typed exceptions for every fault, which we map to FORMERR), renders with name
+compression and a size limit, and is the library the client side and the tests use.
+"""
+
+from __future__ import annotations
+
+import dns.exception
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+from zoned.authority import Authority, Outcome
+from zoned.wire import (
+    AA,
+    BADVERS,
+    CD,
+    CLASS_IN,
+    EDNS_DO,
+    FORMERR,
+    HEADER,
+    MAX_TCP,
+    MIN_UDP,
+    NOTIMP,
+    OPCODE_MASK,
+    OPCODE_QUERY,
+    OPCODE_SHIFT,
+    OUR_PAYLOAD,
+    QR,
+    RD,
+    REFUSED,
+    RR_FIXED,
+    T_AXFR,
+    T_IXFR,
+    T_MAILA,
+    T_MAILB,
+    T_SOA,
+    TC,
+)
+
+# Types that cannot be asked for (RFC 6891 6.1.1: OPT; RFC 8945: TSIG; RFC 2930: TKEY).
+_FORMERR_QTYPES = frozenset({41, 249, 250})
+_NOTIMP_QTYPES = frozenset({T_MAILA, T_MAILB})
+_TRANSFER_QTYPES = frozenset({T_AXFR, T_IXFR})
+
+
+def header_only(data: bytes, rcode: int) -> bytes:
+    """A reply of just a header: for a message whose question cannot be trusted."""
+    ident, flags = HEADER.unpack_from(data)[:2]
+    return HEADER.pack(ident, QR | (flags & (OPCODE_MASK | RD)) | rcode, 0, 0, 0, 0)
+
+
+class FullPath:
+    """Answers any message with dnspython; stateless apart from the authority."""
+
+    def __init__(self, authority: Authority) -> None:
+        self.authority = authority
+
+    def answer(self, data: bytes, tcp: bool) -> bytes | None:
+        """The reply to ``data``; None when it must be dropped (too short, or a response)."""
+        if len(data) < 12:
+            return None  # no room for a header to answer to
+        flags = HEADER.unpack_from(data)[1]
+        if flags & QR:
+            return None  # never answer a response: that is how reflection loops start
+        try:
+            query = dns.message.from_wire(data)
+        except Exception:  # noqa: BLE001 - any parser failure means a malformed message
+            return header_only(data, FORMERR)
+        opcode = (flags & OPCODE_MASK) >> OPCODE_SHIFT
+        if opcode != OPCODE_QUERY:
+            return self._reply(query, data, tcp, NOTIMP)
+        if len(query.question) != 1:
+            return self._reply(query, data, tcp, FORMERR)
+        if query.edns > 0:
+            return self._reply(query, data, tcp, BADVERS)  # RFC 6891 6.1.3
+        question = query.question[0]
+        qtype = question.rdtype
+        if qtype in _FORMERR_QTYPES:
+            return self._reply(query, data, tcp, FORMERR)
+        if qtype in _NOTIMP_QTYPES:
+            return self._reply(query, data, tcp, NOTIMP)
+        if question.rdclass != CLASS_IN or qtype in _TRANSFER_QTYPES:
+            return self._reply(query, data, tcp, REFUSED)
+        labels = tuple(label.lower() for label in question.name.labels[:-1])
+        outcome = self.authority.resolve(labels, qtype)
+        return self._reply(query, data, tcp, outcome.rcode, outcome)
+
+    def _reply(
+        self,
+        query: dns.message.Message,
+        data: bytes,
+        tcp: bool,
+        rcode: int,
+        outcome: Outcome | None = None,
+    ) -> bytes:
+        response = dns.message.Message(id=query.id)
+        flags = HEADER.unpack_from(data)[1]
+        response.flags = QR | (flags & (OPCODE_MASK | RD | CD))
+        if query.edns >= 0:
+            response.use_edns(0, query.ednsflags & EDNS_DO, OUR_PAYLOAD)
+        response.set_rcode(dns.rcode.Rcode.make(rcode))  # after EDNS: it holds the high bits
+        if rcode != FORMERR or len(query.question) == 1:
+            response.question = list(query.question)
+        if outcome is not None and outcome.zone is not None:
+            response.flags |= AA
+            zone = outcome.zone
+            qname = query.question[0].name
+            if outcome.answer_count:
+                response.answer.append(_rrset(qname, outcome.answer_type, outcome.answer))
+            if outcome.negative:
+                soa = zone.negative_soa
+                apex = dns.name.Name(zone.labels + (b"",))
+                rrset = dns.rrset.RRset(apex, dns.rdataclass.IN, dns.rdatatype.SOA)
+                rrset.add(_rdata(T_SOA, soa.rdata), soa.ttl)
+                response.authority.append(rrset)
+        if tcp:
+            limit = MAX_TCP
+        elif query.edns >= 0:
+            limit = max(MIN_UDP, min(query.payload, OUR_PAYLOAD))
+        else:
+            limit = MIN_UDP
+        try:
+            return response.to_wire(max_size=limit, want_shuffle=False)
+        except dns.exception.TooBig:
+            # RFC 2181 9: set TC and send no partial RRsets; the client retries over TCP.
+            response.answer = []
+            response.authority = []
+            response.additional = []
+            response.flags |= TC
+            return response.to_wire(max_size=limit, want_shuffle=False)
+
+
+def _rdata(rtype: int, rdata: bytes) -> dns.rdata.Rdata:
+    return dns.rdata.from_wire(dns.rdataclass.IN, rtype, rdata, 0, len(rdata))
+
+
+def _rrset(owner: dns.name.Name, rtype: int, wire: bytes) -> dns.rrset.RRset:
+    """An RRset from packed wire RRs (owner pointer, fixed fields, RDATA)."""
+    rrset = dns.rrset.RRset(owner, dns.rdataclass.IN, rtype)
+    pos = 0
+    while pos < len(wire):
+        _, _, ttl, rdlen = RR_FIXED.unpack_from(wire, pos + 2)
+        rrset.add(_rdata(rtype, wire[pos + 12 : pos + 12 + rdlen]), ttl)
+        pos += 12 + rdlen
+    return rrset
+

@@ -1,0 +1,110 @@
+"""Twisted adapters: move bytes between sockets and the sans-IO :class:`Responder`.
+
+They frame and unframe, keep TCP idle timers, and nothing else; every decision about
+what to answer is the core's.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+from twisted.python.failure import Failure
+
+from zoned.core import Responder
+from zoned.framing import Framer, FramingError, frame
+
+log = logging.getLogger(__name__)
+
+# RFC 7766 6.2.3 suggests tens of seconds for an idle TCP connection; we keep it short
+# because scanners open connections only after a truncated UDP answer.
+DEFAULT_IDLE_TIMEOUT = 10.0
+
+
+class UDPServer(DatagramProtocol):
+    """One UDP socket; replies are written straight to the socket.
+
+    ``Port.write`` re-validates the address string of every datagram (measured at a few
+    microseconds, a large share of our per-query cost), so we call ``sendto`` on the
+    port's socket ourselves and fall back to ``write`` where there is none.
+    """
+
+    def __init__(self, responder: Responder) -> None:
+        self.responder = responder
+        self._sendto: Any = None
+        self.send_errors = 0
+
+    def startProtocol(self) -> None:
+        sock = getattr(self.transport, "socket", None)
+        self._sendto = sock.sendto if isinstance(sock, socket.socket) else None
+
+    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        reply = self.responder.respond(datagram, False)
+        if reply is None:
+            return
+        try:
+            if self._sendto is not None:
+                self._sendto(reply, addr)
+            else:
+                self.transport.write(reply, addr)  # type: ignore[union-attr]
+        except OSError:
+            # A full socket buffer or an unreachable peer costs this reply only.
+            self.send_errors += 1
+
+
+class TCPServer(Protocol):
+    """One TCP connection: any number of pipelined queries, answered in order."""
+
+    def __init__(self, responder: Responder, clock: IReactorTime, idle_timeout: float) -> None:
+        self.responder = responder
+        self.clock = clock
+        self.idle_timeout = idle_timeout
+        self.framer = Framer()
+        self._idle: IDelayedCall | None = None
+
+    def connectionMade(self) -> None:
+        self._idle = self.clock.callLater(self.idle_timeout, self._timed_out)
+
+    def dataReceived(self, data: bytes) -> None:
+        try:
+            messages = self.framer.feed(data)
+        except FramingError as exc:
+            log.info("closing TCP connection from %s: %s", self._peer(), exc)
+            self.transport.abortConnection()  # type: ignore[union-attr]
+            return
+        for message in messages:
+            reply = self.responder.respond(message, True)
+            if reply is not None:
+                self.transport.write(frame(reply))  # type: ignore[union-attr]
+        if self._idle is not None and self._idle.active():
+            self._idle.reset(self.idle_timeout)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        if self._idle is not None and self._idle.active():
+            self._idle.cancel()
+        self._idle = None
+
+    def _timed_out(self) -> None:
+        self._idle = None
+        self.transport.loseConnection()  # type: ignore[union-attr]
+
+    def _peer(self) -> str:
+        peer = self.transport.getPeer() if self.transport is not None else None
+        return str(peer)
+
+
+class TCPFactory(Factory):
+    """Builds a :class:`TCPServer` per connection, sharing the responder."""
+
+    def __init__(
+        self, responder: Responder, clock: IReactorTime, idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    ) -> None:
+        self.responder = responder
+        self.clock = clock
+        self.idle_timeout = idle_timeout
+
+    def buildProtocol(self, addr: Any) -> TCPServer:
+        return TCPServer(self.responder, self.clock, self.idle_timeout)

@@ -1,0 +1,115 @@
+"""The zoned service: zones loaded from a directory, served on UDP and TCP ports.
+
+Loading the zone files is separate from answering: a reload (SIGHUP) builds a whole
+new :class:`Authority` first and swaps it in only if every file is valid, so a broken
+edit is reported while the previous configuration keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from twisted.application import service
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.task import LoopingCall
+
+from zoned.authority import Authority
+from zoned.config import ConfigError, load_zones
+from zoned.core import Responder
+from zoned.protocol import DEFAULT_IDLE_TIMEOUT, TCPFactory, UDPServer
+from zoned.zone import ReaderPool, ServedZone
+
+log = logging.getLogger(__name__)
+
+# How often the stores are checked for a new serial; well inside the one-second promise.
+REFRESH_INTERVAL = 0.25
+
+
+def build_authority(config_dir: Path, pool: ReaderPool) -> Authority:
+    """Load every zone file and open its store; raises ConfigError listing every problem."""
+    configs = load_zones(config_dir)
+    authority = Authority(ServedZone(config, pool) for config in configs)
+    pool.retain(config.store for config in configs)
+    return authority
+
+
+class ZonedService(service.Service):
+    """Listens on every address, refreshes serials, reloads on demand."""
+
+    def __init__(
+        self,
+        config_dir: Path,
+        addresses: Sequence[str],
+        port: int,
+        reactor: Any,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        install_signals: bool = False,
+    ) -> None:
+        self.config_dir = config_dir
+        self.addresses = tuple(addresses)
+        self.port = port
+        self.reactor = reactor
+        self.idle_timeout = idle_timeout
+        self.install_signals = install_signals
+        self.pool = ReaderPool()
+        self.responder = Responder(build_authority(config_dir, self.pool))
+        self.ports: list[IListeningPort] = []
+        self._refresher = LoopingCall(self.refresh)
+        self._refresher.clock = reactor
+
+    def startService(self) -> None:
+        super().startService()
+        tcp = TCPFactory(self.responder, self.reactor, self.idle_timeout)
+        for address in self.addresses:
+            self.ports.append(self.reactor.listenUDP(self.port, UDPServer(self.responder), address))
+            self.ports.append(self.reactor.listenTCP(self.port, tcp, interface=address))
+        for zone in self.responder.authority.zones.values():
+            log.info("serving zone=%s serial=%d", zone.origin, zone.serial)
+        log.info("listening on %s port %d (udp, tcp)", ", ".join(self.addresses), self.bound_port)
+        self._refresher.start(REFRESH_INTERVAL, now=False)
+        if self.install_signals:
+            # SIGHUP re-reads the zone files in the reactor thread, between queries.
+            signal.signal(signal.SIGHUP, lambda *_: self.reactor.callFromThread(self.reload))
+
+    def stopService(self) -> Any:
+        super().stopService()
+        if self._refresher.running:
+            self._refresher.stop()
+        from twisted.internet.defer import gatherResults
+
+        ports, self.ports = self.ports, []
+        return gatherResults([p.stopListening() for p in ports])
+
+    @property
+    def bound_port(self) -> int:
+        """The port actually bound (useful when asked for port 0)."""
+        if not self.ports:
+            return self.port
+        return int(self.ports[0].getHost().port)  # type: ignore[attr-defined]
+
+    def refresh(self) -> None:
+        """Serve new serials; a failure is logged and the last snapshot keeps serving."""
+        try:
+            if self.responder.refresh():
+                for zone in self.responder.authority.zones.values():
+                    log.debug("zone=%s serial=%d", zone.origin, zone.serial)
+        except Exception:  # noqa: BLE001 - the refresh loop must survive anything
+            log.exception("refreshing zone stores failed; serving the last good data")
+
+    def reload(self) -> bool:
+        """Re-read the zone files; keep the old zones if the new ones have any error."""
+        try:
+            authority = build_authority(self.config_dir, self.pool)
+        except ConfigError as exc:
+            log.error("reload of %s failed, keeping the running zones:\n%s", self.config_dir, exc)
+            return False
+        except Exception:  # noqa: BLE001 - same promise for unexpected failures
+            log.exception("reload of %s failed, keeping the running zones", self.config_dir)
+            return False
+        self.responder.replace(authority)
+        log.info("reloaded %d zones from %s", len(authority.zones), self.config_dir)
+        return True
