@@ -1,0 +1,653 @@
+"""Zone configuration: the shipped examples load, and every mistake is named exactly."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from pathlib import Path
+from textwrap import dedent
+
+import dns.rdata
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from client.codes import ReturnCodes
+from client.names import HashScheme, OwnerScheme
+from zoned.config import (
+    ConfigError,
+    Journal,
+    ListedOverride,
+    Problem,
+    Soa,
+    StaticRecord,
+    ZoneConfig,
+    load_zone_file,
+    load_zones,
+)
+
+ZONES = Path(__file__).resolve().parent.parent / "zones"
+
+MINIMAL = """\
+zone: rep.example.net
+soa:
+  mname: ns1.example.net
+  rname: hostmaster.example.net
+ns: [ns1.example.net]
+owner: ip
+"""
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems_of(path: Path) -> list[tuple[int, int, str, str]]:
+    with pytest.raises(ConfigError) as info:
+        load_zone_file(path)
+    assert all(p.file == path for p in info.value.problems)
+    return [(p.line, p.column, p.field, p.message) for p in info.value.problems]
+
+
+def fields_of(path: Path) -> list[tuple[int, str]]:
+    return [(line, field) for line, _, field, _ in problems_of(path)]
+
+
+# ------------------------------------------------------------------ shipped examples
+
+
+def test_shipped_examples_load() -> None:
+    """Every file in zones/ loads, in file-name order, with the stores under ../var."""
+    zones = load_zones(ZONES)
+    assert [z.origin for z in zones] == ["bl.example.net", "dom.example.net", "hash.example.net"]
+    for zone in zones:
+        assert zone.store == (ZONES.parent / "var" / zone.origin).resolve()
+        assert zone.file == ZONES / f"{zone.origin}.yaml"
+        assert zone.ns == ("ns1.example.net", "ns2.example.net")
+        assert zone.soa.rname == "hostmaster.example.net"
+        assert any(r.name == "" and r.rtype == "TXT" for r in zone.records)
+        assert zone.listed and zone.unlisted
+        assert isinstance(zone.source, Mapping)
+        for record in zone.records:
+            record.rdata()  # every static value is valid presentation RDATA
+
+
+def test_shipped_ip_zone() -> None:
+    """The RFC 5782 zone is an ip zone with the default bands, overrides and a big TXT name."""
+    zone = load_zone_file(ZONES / "bl.example.net.yaml")
+    assert zone.scheme.kind == "ip"
+    assert zone.soa == Soa("ns1.example.net", "hostmaster.example.net", 3600, 600, 604800, 60, 3600)
+    assert zone.codes == ReturnCodes.default()
+    assert zone.journal == Journal(100, 64 * 1024 * 1024)
+    assert zone.listed[0] == ListedOverride(
+        "198.51.100.7", ipaddress.IPv4Address("127.0.0.2"), {"reason": "manual"}
+    )
+    assert zone.listed[1].token == "203.0.113.0/24"
+    assert zone.unlisted == ("192.0.2.99",)
+    assert StaticRecord("www", "MX", 3600, "10 mx.example.net.") in zone.records
+    big = sum(len(r.rdata()) for r in zone.records if r.name == "big")
+    huge = [r for r in zone.records if r.name == "huge"]
+    assert 512 < big < 1232 < sum(len(r.rdata()) for r in huge)
+    assert huge[-1].value.count('" "') == 1  # 400 bytes of text: two character-strings
+    assert zone.source is not None and zone.source["prefix"] == "RR:"
+
+
+def test_shipped_hash_and_name_zones() -> None:
+    """The hashed zone has blake2/base32/32 plus a sha1/hex alias; the name zone is graded."""
+    hashed = load_zone_file(ZONES / "hash.example.net.yaml")
+    assert hashed.scheme.kind == "hash"
+    assert hashed.scheme.hash == HashScheme("blake2", "base32", 32)
+    assert hashed.scheme.aliases == (HashScheme("sha1", "hex", None),)
+    named = load_zone_file(ZONES / "dom.example.net.yaml")
+    assert named.scheme.kind == "name"
+    assert named.codes.graded and named.codes.bands == ()
+    assert named.unlisted == ("example.org", "xn--bcher-kva.example")
+
+
+# ------------------------------------------------------------------ one file
+
+
+def test_minimal_zone_defaults(tmp_path: Path) -> None:
+    """Everything but zone, soa names, ns and owner has a default."""
+    zone = load_zone_file(write(tmp_path / "zones", "rep.yaml", MINIMAL))
+    assert zone == ZoneConfig(
+        origin="rep.example.net",
+        file=tmp_path / "zones" / "rep.yaml",
+        ttl=300,
+        soa=Soa("ns1.example.net", "hostmaster.example.net", 3600, 600, 604800, 60, 3600),
+        ns=("ns1.example.net",),
+        ns_ttl=3600,
+        scheme=OwnerScheme("ip"),
+        codes=ReturnCodes.default(),
+        publish_a=True,
+        publish_txt=True,
+        store=(tmp_path / "var" / "rep.example.net").resolve(),
+        journal=Journal(100, 67108864),
+        records=(),
+        listed=(),
+        unlisted=(),
+        source=None,
+    )
+
+
+def test_problem_names_file_line_column_and_field(tmp_path: Path) -> None:
+    """A bad value is reported as file:line:column: field: message, at the value."""
+    text = MINIMAL.replace(
+        "  rname: hostmaster.example.net\n", "  rname: h.example.net\n  refresh: abc\n"
+    )
+    path = write(tmp_path, "rep.yaml", text)
+    with pytest.raises(ConfigError) as info:
+        load_zone_file(path)
+    assert str(info.value) == f"{path}:5:12: soa.refresh: expected a positive integer, got 'abc'"
+    assert info.value.problems == [
+        Problem(path, 5, 12, "soa.refresh", "expected a positive integer, got 'abc'")
+    ]
+
+
+def test_all_problems_of_a_file_are_reported_together(tmp_path: Path) -> None:
+    """Reading goes on after a problem, so one run lists every mistake, in file order."""
+    path = write(
+        tmp_path,
+        "rep.yaml",
+        dedent("""\
+        zone: rep..example.net
+        ttl: -5
+        soa:
+          mname: ns1.example.net
+          retry: 0
+        ns: [ns1.example.net, "not a name"]
+        owner: {scheme: ip}
+        answers: {a: maybe}
+        """),
+    )
+    assert problems_of(path) == [
+        (1, 7, "zone", "empty label, got 'rep..example.net'"),
+        (2, 6, "ttl", "expected a non-negative integer, got '-5'"),
+        (3, 1, "soa.rname", "required field is missing"),
+        (5, 10, "soa.retry", "expected a positive integer, got '0'"),
+        (
+            6,
+            23,
+            "ns[1]",
+            "bad label 'not a name': 1 to 63 of a-z, 0-9, '_', '-' (not at either end), "
+            "got 'not a name'",
+        ),
+        (8, 14, "answers.a", "expected true or false, got 'maybe'"),
+    ]
+
+
+def test_required_fields(tmp_path: Path) -> None:
+    """Missing required fields point at the mapping that should hold them."""
+    path = write(tmp_path, "rep.yaml", "ttl: 60\nsoa: {mname: ns1.example.net}\n")
+    assert problems_of(path) == [
+        (1, 1, "zone", "required field is missing"),
+        (1, 1, "ns", "required field is missing"),
+        (1, 1, "owner", "required field is missing"),
+        (2, 1, "soa.rname", "required field is missing"),
+    ]
+
+
+def test_duplicate_keys(tmp_path: Path) -> None:
+    """A repeated key is an error at the repeat, pointing back to the first."""
+    path = write(
+        tmp_path,
+        "rep.yaml",
+        MINIMAL
+        + dedent("""\
+        ttl: 60
+        records:
+          www: {A: 192.0.2.1, A: 192.0.2.2}
+        source:
+          redis: {url: a, url: b}
+        zone: other.example.net
+        """),
+    )
+    assert problems_of(path) == [
+        (9, 23, "records.www.A", f"duplicate key (first at {path}:9:9)"),
+        (11, 19, "source.redis.url", f"duplicate key (first at {path}:11:11)"),
+        (12, 1, "zone", f"duplicate key (first at {path}:1:1)"),
+    ]
+
+
+def test_unknown_keys_suggest_the_field_meant(tmp_path: Path) -> None:
+    """Typos are errors, not silently ignored settings, with the closest field suggested."""
+    path = write(
+        tmp_path,
+        "rep.yaml",
+        MINIMAL.replace("soa:\n", "soa:\n  refersh: 60\n")
+        + "recrods: {}\nrecords:\n  www: {txt: [x]}\nwhatever: 1\n",
+    )
+    assert problems_of(path) == [
+        (3, 3, "soa.refersh", "unknown field; did you mean 'refresh'?"),
+        (8, 1, "recrods", "unknown field; did you mean 'records'?"),
+        (10, 9, "records.www.txt", "unknown field; did you mean 'TXT'?"),
+        (
+            11,
+            1,
+            "whatever",
+            "unknown field; expected zone, ttl, soa, ns, ns_ttl, owner, answers, store, "
+            "journal, records, overrides, source",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "message"),
+    [
+        (
+            "zone: a\nsoa: [1, 2\nns: x\n",
+            3,
+            3,
+            "expected ',' or ']', but got ':' (while parsing a flow sequence at 2:6)",
+        ),
+        ("zone: a\n  ttl: 3\n", 2, 6, "mapping values are not allowed here"),
+        (
+            "zone: a\nttl:\t3\n",
+            2,
+            5,
+            "found character '\\t' that cannot start any token (while scanning for the next token)",
+        ),
+        ("zone: *x\n", 1, 7, "found undefined alias 'x'"),
+    ],
+)
+def test_yaml_syntax_errors(
+    tmp_path: Path, text: str, line: int, column: int, message: str
+) -> None:
+    """A YAML syntax error is one problem at the parser's line and column."""
+    path = tmp_path / "rep.yaml"
+    path.write_text(text)
+    assert problems_of(path) == [(line, column, "", message)]
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    """Undecodable, empty, too deep and non-mapping files are problems, not tracebacks."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"zone: a\nttl: \xff\n")
+    assert problems_of(bad) == [(2, 6, "", "not valid UTF-8")]
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing\n")
+    assert problems_of(empty) == [
+        (0, 0, "", "empty file; expected a mapping starting with 'zone:'")
+    ]
+    assert str(Problem(empty, 0, 0, "", "x")) == f"{empty}: x"
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("just text\n")
+    assert problems_of(scalar) == [(1, 1, "", "expected a mapping, got 'just text'")]
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("zone: a\nsource: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert problems_of(deep) == [(0, 0, "", "nested too deeply")]
+    assert problems_of(tmp_path / "missing.yaml") == [
+        (0, 0, "", "cannot read: No such file or directory")
+    ]
+
+
+def test_recursive_alias_in_source(tmp_path: Path) -> None:
+    """A self-referencing alias is reported instead of looping."""
+    path = write(tmp_path, "rep.yaml", MINIMAL + "source: &s {self: *s}\n")
+    assert problems_of(path) == [(7, 9, "source.self", "recursive alias")]
+
+
+# ------------------------------------------------------------------ fields
+
+
+def test_store_paths_are_relative_to_the_zone_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative store starts at the zone file's directory, not the working directory."""
+    zones = tmp_path / "conf" / "zones"
+    write(zones, "a.yaml", MINIMAL + "store: ../data/rep\n")
+    monkeypatch.chdir(tmp_path / "conf")
+    given = load_zone_file(Path("zones/a.yaml"))
+    assert given.file == Path("zones/a.yaml")
+    assert given.store == (tmp_path / "conf" / "data" / "rep").resolve()
+    assert given.store.is_absolute()
+    monkeypatch.chdir(zones)
+    assert load_zone_file(Path("a.yaml")).store == given.store
+    absolute = load_zone_file(write(zones, "b.yaml", MINIMAL + f"store: {tmp_path / 's'}\n"))
+    assert absolute.store == (tmp_path / "s").resolve()
+    default = load_zone_file(write(zones, "c.yaml", MINIMAL))
+    assert default.store == (tmp_path / "conf" / "var" / "rep.example.net").resolve()
+
+
+def test_names_are_lowercased_and_rname_mailbox_converted(tmp_path: Path) -> None:
+    """Trailing dots and case do not matter; user@host becomes the name user.host."""
+    text = MINIMAL.replace("zone: rep.example.net", "zone: Rep.Example.NET.").replace(
+        "rname: hostmaster.example.net", "rname: dns-admin@Example.net"
+    )
+    zone = load_zone_file(write(tmp_path, "rep.yaml", text))
+    assert zone.origin == "rep.example.net"
+    assert zone.soa.rname == "dns-admin.example.net"
+    dotted = write(tmp_path, "dot.yaml", text.replace("dns-admin@", "first.last@"))
+    assert fields_of(dotted) == [(4, "soa.rname")]
+
+
+def test_static_records(tmp_path: Path) -> None:
+    """Values become presentation RDATA; long TXT is split into 255-byte strings."""
+    long = "x" * 300
+    path = write(
+        tmp_path,
+        "rep.yaml",
+        MINIMAL
+        + dedent(f"""\
+        ttl: 120
+        records:
+          "@": {{TXT: 'say "hi" \\ there', MX: "0 ."}}
+          mail: {{ttl: 60, A: 192.0.2.1, AAAA: "2001:DB8:0::1", MX: [10 MX.example.net.]}}
+          alias.rep.example.net.: {{CNAME: www.example.net}}
+          big: {{TXT: [{long}]}}
+        """),
+    )
+    records = load_zone_file(path).records
+    assert records == (
+        StaticRecord("", "TXT", 120, '"say \\"hi\\" \\\\ there"'),
+        StaticRecord("", "MX", 120, "0 ."),
+        StaticRecord("mail", "A", 60, "192.0.2.1"),
+        StaticRecord("mail", "AAAA", 60, "2001:db8::1"),
+        StaticRecord("mail", "MX", 60, "10 mx.example.net."),
+        StaticRecord("alias", "CNAME", 120, "www.example.net."),
+        StaticRecord("big", "TXT", 120, f'"{"x" * 255}" "{"x" * 45}"'),
+    )
+    txt = dns.rdata.from_wire("IN", "TXT", records[-1].rdata(), 0, len(records[-1].rdata()))
+    assert txt.to_text() == records[-1].value
+    first = records[0].rdata()
+    assert first[1:] == b'say "hi" \\ there'
+
+
+def test_static_record_errors(tmp_path: Path) -> None:
+    """CNAME rules (RFC 1034 3.6.2), names outside the zone and bad values are reported."""
+    path = write(
+        tmp_path,
+        "rep.yaml",
+        MINIMAL
+        + dedent("""\
+        records:
+          "@": {CNAME: a.example.net}
+          www: {CNAME: [a.example.net, b.example.net], A: 192.0.2.1}
+          other.example.org.: {A: 192.0.2.1}
+          Mail: {AAAA: 192.0.2.1, TXT: "tab\\there", NS: ns.example.net}
+          mail: {MX: "99999 mx.example.net"}
+          empty: {}
+        """),
+    )
+    assert problems_of(path) == [
+        (8, 9, "records.@.CNAME", "CNAME not allowed at the apex"),
+        (9, 9, "records.www.CNAME", "CNAME not allowed with other records"),
+        (9, 16, "records.www.CNAME", "a name has at most one CNAME (RFC 2181 10.1)"),
+        (
+            10,
+            3,
+            "records.'other.example.org.'",
+            "'other.example.org.' is outside the zone 'rep.example.net'",
+        ),
+        (11, 16, "records.Mail.AAAA", "expected an IPv6 address, got '192.0.2.1'"),
+        (11, 32, "records.Mail.TXT", "TXT text must be printable ASCII"),
+        (
+            11,
+            45,
+            "records.Mail.NS",
+            "not served: the apex NS records come from 'ns' and there are no delegations",
+        ),
+        (12, 3, "records.mail", f"the same name as {path}:11:3"),
+        (13, 3, "records.empty", "no records"),
+    ]
+
+
+def test_owner_schemes(tmp_path: Path) -> None:
+    """Hash settings belong to the hash scheme and are checked by client.names."""
+    hashed = MINIMAL.replace("owner: ip\n", "owner:\n  scheme: hash\n  length: 32\n  aliases:\n")
+    ok = load_zone_file(write(tmp_path, "ok.yaml", hashed + "    - {alg: md5, encoding: hex}\n"))
+    assert ok.scheme.hash == HashScheme("blake2", "base32", 32)
+    assert ok.scheme.aliases == (HashScheme("md5", "hex", None),)
+    bad = write(
+        tmp_path,
+        "bad.yaml",
+        hashed
+        + "    - {alg: blake2, length: 32}\n"
+        + "    - {encoding: base64}\n"
+        + "    - {alg: md4, encoding: hex, size: 3}\n",
+    )
+    assert problems_of(bad) == [
+        (10, 7, "owner.aliases[0]", "repeats a hash scheme already published"),
+        (11, 7, "owner.aliases[1]", "encoding base64 is not usable as a DNS label ('+', '/', '=')"),
+        (
+            12,
+            7,
+            "owner.aliases[2]",
+            "unknown hash algorithm 'md4' (one of blake2, sha1, sha256, sha384, sha512, md5)",
+        ),
+        (12, 33, "owner.aliases[2].size", "unknown field; expected alg, encoding, length"),
+    ]
+    whole = write(tmp_path, "whole.yaml", MINIMAL.replace("owner: ip", "owner: hash"))
+    assert problems_of(whole) == [
+        (
+            6,
+            8,
+            "owner",
+            "blake2/base32 gives 103 characters, over the 63 a DNS label holds: set length",
+        )
+    ]
+    ip = write(tmp_path, "ip.yaml", MINIMAL.replace("owner: ip", "owner: {scheme: ip, alg: md5}"))
+    assert problems_of(ip) == [(6, 21, "owner.alg", "only for scheme hash")]
+    other = write(tmp_path, "o.yaml", MINIMAL.replace("owner: ip", "owner: {scheme: dns}"))
+    assert problems_of(other) == [(6, 17, "owner.scheme", "expected ip, name or hash, got 'dns'")]
+
+
+def test_answers_and_bands(tmp_path: Path) -> None:
+    """Bands take min or max and a valid code; graded mode takes no bands."""
+    custom = write(
+        tmp_path,
+        "ok.yaml",
+        MINIMAL + "answers:\n  txt: false\n  bands: [{min: 0.5, code: 127.0.0.9}, "
+        "{max: -0.5, code: 127.0.0.10}]\n",
+    )
+    zone = load_zone_file(custom)
+    assert not zone.publish_txt and zone.publish_a
+    assert zone.codes.code_for(0.6) == ipaddress.IPv4Address("127.0.0.9")
+    assert zone.codes.code_for(-0.6) == ipaddress.IPv4Address("127.0.0.10")
+    assert zone.codes.code_for(0.0) is None
+    bad = write(
+        tmp_path,
+        "bad.yaml",
+        MINIMAL
+        + dedent("""\
+        answers:
+          a: false
+          txt: false
+          bands:
+            - {min: 1.5, code: 127.0.0.2}
+            - {min: 0.5, max: 0.6, code: 127.0.0.3}
+            - {min: 0.1, code: 127.255.255.1}
+            - {min: 0.2, code: 127.0.1.5}
+        """),
+    )
+    assert problems_of(bad) == [
+        (7, 1, "answers", "a and txt are both false: nothing to publish"),
+        (11, 13, "answers.bands[0].min", "expected a number from -1 to 1, got '1.5'"),
+        (12, 7, "answers.bands[1]", "set exactly one of min and max"),
+        (
+            13,
+            24,
+            "answers.bands[2].code",
+            "return code 127.255.255.1 is in 127.255.255.0/24, reserved for errors",
+        ),
+        (14, 7, "answers.bands[3]", "band 127.0.1.5: 127.0.1.0/24 is reserved for graded codes"),
+    ]
+    graded = write(
+        tmp_path,
+        "g.yaml",
+        MINIMAL + "answers: {graded: true, bands: [{min: 0, code: 127.0.0.2}]}\n",
+    )
+    assert problems_of(graded) == [
+        (7, 32, "answers.bands", "graded mode derives codes from the score; it takes no bands")
+    ]
+
+
+def test_overrides_are_validated_against_the_scheme(tmp_path: Path) -> None:
+    """IP zones take addresses and networks, name zones normalize names; duplicates clash."""
+    ip = write(
+        tmp_path,
+        "ip.yaml",
+        MINIMAL
+        + dedent("""\
+        overrides:
+          listed:
+            - 192.0.2.1
+            - {token: "2001:db8::/32", code: 127.0.0.3, txt: {reason: manual, sc: 0.5, n: 3}}
+            - {token: 198.51.100.300}
+            - {token: 192.0.2.1/32}
+          unlisted: [10.0.0.0/8, example.org]
+        """),
+    )
+    assert problems_of(ip) == [
+        (
+            11,
+            15,
+            "overrides.listed[2].token",
+            "'198.51.100.300' is not an IPv4 or IPv6 address or network",
+        ),
+        (12, 7, "overrides.listed[3]", f"token '192.0.2.1' already at {ip}:9:7"),
+        (
+            13,
+            26,
+            "overrides.unlisted[1]",
+            "'example.org' is not an IPv4 or IPv6 address or network",
+        ),
+    ]
+    named = MINIMAL.replace("owner: ip", "owner: name") + dedent(
+        """\
+        overrides:
+          listed: [{token: Spam.Example., txt: {reason: "a b"}}, Bücher.example]
+          unlisted: [spam.example]
+        """
+    )
+    path = write(tmp_path, "name.yaml", named)
+    assert problems_of(path) == [
+        (9, 14, "overrides.unlisted[0]", f"token 'spam.example' already at {path}:8:12")
+    ]
+    zone = load_zone_file(write(tmp_path, "ok.yaml", named.replace("[spam.example]", "[]")))
+    assert zone.listed == (
+        ListedOverride("spam.example", None, {"reason": "a b"}),
+        ListedOverride("xn--bcher-kva.example", None, None),
+    )
+    good_ip = load_zone_file(
+        write(tmp_path, "okip.yaml", ip.read_text().split("    - {token: 198")[0])
+    )
+    assert [o.token for o in good_ip.listed] == ["192.0.2.1", "2001:db8::/32"]
+    assert good_ip.listed[1].txt == {"reason": "manual", "sc": 0.5, "n": 3}
+
+
+def test_source_is_kept_frozen_with_its_node(tmp_path: Path) -> None:
+    """The publisher's section is not validated here but kept immutable, with positions."""
+    text = MINIMAL + "source:\n  redis: [redis://a, redis://b]\n  prefix: 'RR:'\n"
+    zone = load_zone_file(write(tmp_path, "rep.yaml", text))
+    assert zone.source == {"redis": ("redis://a", "redis://b"), "prefix": "RR:"}
+    with pytest.raises(TypeError):
+        zone.source["prefix"] = "x"  # type: ignore[index]
+    assert isinstance(zone.source_node, yaml.MappingNode)
+    assert zone.source_node.start_mark.line + 1 == 8
+
+
+# ------------------------------------------------------------------ a directory
+
+
+def test_zones_load_sorted_and_ignore_other_files(tmp_path: Path) -> None:
+    """*.yaml and *.yml are zones, in name order; other and hidden files are not."""
+    write(tmp_path, "b.yml", MINIMAL.replace("rep.example.net", "b.example.net"))
+    write(tmp_path, "a.yaml", MINIMAL.replace("rep.example.net", "a.example.net"))
+    write(tmp_path, "notes.txt", "not a zone")
+    write(tmp_path, ".#a.yaml", "editor lock file")
+    assert [z.origin for z in load_zones(tmp_path)] == ["a.example.net", "b.example.net"]
+
+
+def test_no_zone_files(tmp_path: Path) -> None:
+    """An empty directory is an error: a server with nothing to serve is a mistake."""
+    with pytest.raises(ConfigError) as info:
+        load_zones(tmp_path)
+    assert str(info.value) == f"{tmp_path}: no zone files (*.yaml, *.yml)"
+    with pytest.raises(ConfigError):
+        load_zones(tmp_path / "absent")
+
+
+def test_duplicate_nested_and_shared_zones_across_files(tmp_path: Path) -> None:
+    """Zones may not repeat, nest or share a store; the later file names the earlier one."""
+    write(tmp_path, "a.yaml", MINIMAL)
+    write(tmp_path, "b.yaml", MINIMAL.replace("zone: rep.example.net", "zone: REP.example.net."))
+    write(tmp_path, "c.yaml", "# inner\n" + MINIMAL.replace("zone: rep", "zone: sub.rep"))
+    write(tmp_path, "d.yaml", MINIMAL.replace("zone: rep.example.net", "zone: example.net"))
+    write(tmp_path, "e.yaml", MINIMAL.replace("rep.", "other.") + "store: ../var/rep.example.net\n")
+    with pytest.raises(ConfigError) as info:
+        load_zones(tmp_path)
+    a = tmp_path / "a.yaml"
+    store = (tmp_path.parent / "var" / "rep.example.net").resolve()
+    assert [(p.file.name, p.line, p.column, p.field, p.message) for p in info.value.problems] == [
+        ("b.yaml", 1, 7, "zone", f"zone 'rep.example.net' is already defined at {a}:1:7"),
+        (
+            "c.yaml",
+            2,
+            7,
+            "zone",
+            f"zone lies inside zone 'rep.example.net' of {a}:1:7; zones may not nest",
+        ),
+        (
+            "d.yaml",
+            1,
+            7,
+            "zone",
+            f"zone contains zone 'rep.example.net' of {a}:1:7; zones may not nest",
+        ),
+        ("e.yaml", 7, 8, "store", f"'{store}' is also the store of {a}:1:7"),
+    ]
+
+
+def test_problems_of_all_files_are_collected(tmp_path: Path) -> None:
+    """One ConfigError lists the problems of every file, file by file."""
+    write(tmp_path, "a.yaml", MINIMAL.replace("ns: [ns1.example.net]", "ns: []"))
+    write(tmp_path, "b.yaml", MINIMAL.replace("rep.", "b.") + "ttl: x\n")
+    write(tmp_path, "c.yaml", MINIMAL.replace("rep.", "c."))
+    with pytest.raises(ConfigError) as info:
+        load_zones(tmp_path)
+    assert str(info.value).splitlines() == [
+        f"{tmp_path / 'a.yaml'}:5:5: ns: at least one name server is required",
+        f"{tmp_path / 'b.yaml'}:7:6: ttl: expected a non-negative integer, got 'x'",
+    ]
+
+
+# ------------------------------------------------------------------ robustness
+
+EXAMPLE = (ZONES / "bl.example.net.yaml").read_text(encoding="utf-8")
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.integers(0, len(EXAMPLE)),
+            st.integers(0, 8),
+            st.text(
+                alphabet=st.sampled_from(list(" \n\t:-[]{}\"'&*!#,.0@aZ1\\\u00e9")), max_size=4
+            ),
+        ),
+        max_size=4,
+    )
+)
+def test_mutated_files_give_problems_not_crashes(
+    tmp_path: Path, edits: list[tuple[int, int, str]]
+) -> None:
+    """Any damage to a valid file loads or raises ConfigError with positioned problems."""
+    text = EXAMPLE
+    for at, cut, insert in edits:
+        text = text[:at] + insert + text[at + cut :]
+    path = tmp_path / "zones" / "fuzz.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    try:
+        load_zone_file(path)
+    except ConfigError as exc:
+        assert exc.problems
+        assert all(p.file == path and p.line >= 0 and p.column >= 0 for p in exc.problems)

@@ -1,0 +1,1167 @@
+"""Zone configuration: one YAML file per zone, read once into frozen objects.
+
+zoned and zonepub both start from the same ``zones/*.yaml`` so that they agree on the
+zone, its owner-name scheme and its store.  A configuration mistake must stop a
+server before it answers wrongly, and the operator fixing it wants every mistake at
+once, each as ``file:line:column: field: message``.  So a file is *composed* into
+YAML nodes (which carry their positions) rather than loaded into plain dicts, walked
+field by field, and every problem is collected before one :class:`ConfigError` is
+raised.  Unknown and duplicate keys are errors: a misspelt ``refersh`` silently
+falling back to a default is the bug this module exists to prevent.
+
+The documented schema is ``zones/bl.example.net.yaml``.  Names are stored lowercase,
+without the trailing dot; static record names are relative to the apex (``''`` is the
+apex).  The ``source`` section belongs to the publisher: it is kept as a frozen plain
+value plus its node, so the publisher can validate it with positions through
+:class:`Section` and :class:`Report`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import yaml
+
+from client.codes import Band, CodeError, ReturnCodes, validate_code
+from client.names import (
+    HashScheme,
+    OwnerNameError,
+    OwnerScheme,
+    SchemeKind,
+    check_hash_scheme,
+    normalize_name,
+    parse_network,
+)
+
+MAX_TTL = 2**31 - 1  # RFC 2181 section 8
+STATIC_TYPES = ("A", "AAAA", "TXT", "MX", "CNAME")
+DEFAULT_TTL = 300
+DEFAULT_NS_TTL = 3600
+DEFAULT_JOURNAL_SERIALS = 100
+DEFAULT_JOURNAL_BYTES = 64 * 1024 * 1024
+_TXT_CHUNK = 255  # one DNS character-string (RFC 1035 3.3)
+_MAX_TXT = 255 * 255  # as many chunks as fit in 65535 bytes of RDATA
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
+_TXT_KEY = re.compile(r"[a-z0-9_]+\Z")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_@-]+\Z")
+_KINDS: dict[str, SchemeKind] = {"ip": "ip", "name": "name", "hash": "hash"}
+_HASH_KEYS = ("alg", "encoding", "length", "aliases")
+
+Scalar = int | float | str
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class Soa:
+    """The SOA fields that are configuration; the serial lives in the store."""
+
+    mname: str
+    rname: str  # the mailbox as a name: hostmaster@example.net -> hostmaster.example.net
+    refresh: int
+    retry: int
+    expire: int
+    minimum: int  # negative-caching TTL (RFC 2308 section 4)
+    ttl: int  # TTL of the SOA record itself
+
+
+@dataclass(frozen=True, slots=True)
+class StaticRecord:
+    """A record served as configured, overriding store data at its name.
+
+    ``value`` is RFC 1035 presentation-form RDATA with absolute names (trailing dot);
+    a TXT value is already split into quoted character-strings of at most 255 bytes.
+    """
+
+    name: str  # relative to the apex, '' for the apex itself
+    rtype: str
+    ttl: int
+    value: str
+
+    def rdata(self) -> bytes:
+        """The RDATA in wire form (uncompressed), as the server packs it."""
+        rdtype = dns.rdatatype.from_text(self.rtype)
+        wire = dns.rdata.from_text(dns.rdataclass.IN, rdtype, self.value).to_wire()
+        assert wire is not None  # to_wire() without a file returns the bytes
+        return wire
+
+
+@dataclass(frozen=True, slots=True)
+class ListedOverride:
+    """A token listed whatever the store says; ``None`` fields use the store or defaults."""
+
+    token: str  # normalized for the zone's scheme (ip: network text, host without /32)
+    code: ipaddress.IPv4Address | None
+    txt: Mapping[str, Scalar] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Journal:
+    """Bounds of the IXFR journal; older serials fall back to AXFR."""
+
+    max_serials: int
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneConfig:
+    """One served zone, as read from its file."""
+
+    origin: str  # the apex, lowercase, no trailing dot
+    file: Path  # as given, for messages
+    ttl: int  # TTL of token answers
+    soa: Soa
+    ns: tuple[str, ...]
+    ns_ttl: int
+    scheme: OwnerScheme
+    codes: ReturnCodes
+    publish_a: bool
+    publish_txt: bool
+    store: Path  # absolute, resolved
+    journal: Journal
+    records: tuple[StaticRecord, ...]
+    listed: tuple[ListedOverride, ...]
+    unlisted: tuple[str, ...]
+    source: Mapping[str, object] | None
+    # The publisher validates ``source`` itself and needs positions for its messages.
+    source_node: yaml.MappingNode | None = field(default=None, compare=False, repr=False)
+
+
+# --------------------------------------------------------------------------- problems
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One mistake in a configuration file; line and column are 1-based, 0 if unknown."""
+
+    file: Path
+    line: int
+    column: int
+    field: str  # path such as ``soa.refresh`` or ``ns[1]``; '' for the file as a whole
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else str(self.file)
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+class ConfigError(Exception):
+    """The zone configuration is invalid; ``problems`` lists every mistake found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (str(p.file), p.line, p.column))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class Report:
+    """Collects the problems of one file, so reading goes on after the first one."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def add(self, node: yaml.Node | None, path: str, message: str) -> None:
+        """Record a problem at ``node``'s position (the file as a whole when None)."""
+        mark = node.start_mark if node is not None else None
+        self.at(mark.line + 1 if mark else 0, mark.column + 1 if mark else 0, path, message)
+
+    def at(self, line: int, column: int, path: str, message: str) -> None:
+        problem = Problem(self.file, line, column, path, message)
+        if problem not in self.problems:  # a node read twice through an alias
+            self.problems.append(problem)
+
+    def where(self, node: yaml.Node) -> str:
+        """``file:line:column`` of ``node``, to point from one problem at another place."""
+        return f"{self.file}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise ConfigError(self.problems)
+
+
+def _join(path: str, key: str) -> str:
+    step = key if _PLAIN_KEY.match(key) else repr(key)
+    return f"{path}.{step}" if path else step
+
+
+def _describe(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag == "tag:yaml.org,2002:null":
+        return "nothing"
+    return repr(node.value)
+
+
+class Section:
+    """A YAML mapping being read key by key; keys never taken are reported by :meth:`done`.
+
+    ``at`` is where problems about the section as a whole (a missing key) point: the
+    key that introduced it, which is where the reader will look.
+    """
+
+    def __init__(
+        self, report: Report, node: yaml.MappingNode, path: str, at: yaml.Node | None = None
+    ) -> None:
+        self.report = report
+        self.node = node
+        self.path = path
+        self.anchor = at if at is not None else node
+        self.entries: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        self._taken: set[str] = set()
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                report.add(key, path, f"keys must be scalars, got {_describe(key)}")
+                continue
+            name = str(key.value)
+            if name in self.entries:
+                first = self.entries[name][0]
+                report.add(
+                    key, _join(path, name), f"duplicate key (first at {report.where(first)})"
+                )
+                continue
+            self.entries[name] = (key, value)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.entries
+
+    def keys(self) -> list[str]:
+        return list(self.entries)
+
+    def field(self, key: str) -> str:
+        return _join(self.path, key)
+
+    def key_node(self, key: str) -> yaml.Node | None:
+        entry = self.entries.get(key)
+        return entry[0] if entry else None
+
+    def take(self, key: str) -> yaml.Node | None:
+        """The value node of ``key`` (None when absent), marking the key as known."""
+        self._taken.add(key)
+        entry = self.entries.get(key)
+        return entry[1] if entry else None
+
+    def require(self, key: str) -> yaml.Node | None:
+        node = self.take(key)
+        if node is None:
+            self.report.add(self.anchor, self.field(key), "required field is missing")
+        return node
+
+    def done(self, allowed: Sequence[str] | None = None) -> None:
+        """Report every key not taken, suggesting the closest known one (typos!)."""
+        known = list(allowed) if allowed is not None else sorted(self._taken)
+        for name, (key, _) in self.entries.items():
+            if name in self._taken or name in known:
+                continue  # known but unread: another problem stopped the reading
+            same_case = [k for k in known if k.lower() == name.lower()]  # txt vs TXT
+            close = same_case or difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; expected {', '.join(known)}"
+            self.report.add(key, self.field(name), f"unknown field{hint}")
+
+    # Typed readers: report and return ``default`` when the value is absent or wrong.
+
+    def text(self, key: str, default: str) -> str:
+        node = self.take(key)
+        value = None if node is None else read_text(self.report, node, self.field(key))
+        return default if value is None else value
+
+    def integer(self, key: str, default: int, minimum: int = 0, maximum: int = MAX_TTL) -> int:
+        node = self.take(key)
+        if node is None:
+            return default
+        value = read_int(self.report, node, self.field(key), minimum, maximum)
+        return default if value is None else value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        node = self.take(key)
+        if node is None:
+            return default
+        value = read_bool(self.report, node, self.field(key))
+        return default if value is None else value
+
+    def section(self, key: str, required: bool = False) -> Section | None:
+        node = self.require(key) if required else self.take(key)
+        if node is None:
+            return None
+        return read_section(self.report, node, self.field(key), self.key_node(key))
+
+
+# ------------------------------------------------------------------ value readers
+
+
+def read_section(
+    report: Report, node: yaml.Node, path: str, at: yaml.Node | None = None
+) -> Section | None:
+    if not isinstance(node, yaml.MappingNode):
+        report.add(node, path, f"expected a mapping, got {_describe(node)}")
+        return None
+    return Section(report, node, path, at)
+
+
+def read_items(
+    report: Report, node: yaml.Node, path: str, single: bool = False
+) -> list[tuple[yaml.Node, str]]:
+    """The items of a list with their paths; ``single`` also accepts one bare scalar."""
+    if isinstance(node, yaml.SequenceNode):
+        return [(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+    if single and isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null":
+        return [(node, path)]
+    report.add(node, path, f"expected a list, got {_describe(node)}")
+    return []
+
+
+def read_text(report: Report, node: yaml.Node, path: str, what: str = "a string") -> str | None:
+    """A scalar's source text: names and addresses mean what was written (``no``, ``1.5``)."""
+    if isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null":
+        return str(node.value)
+    report.add(node, path, f"expected {what}, got {_describe(node)}")
+    return None
+
+
+def _construct(node: yaml.ScalarNode) -> object:
+    return yaml.constructor.SafeConstructor().construct_object(node)
+
+
+def read_int(report: Report, node: yaml.Node, path: str, minimum: int, maximum: int) -> int | None:
+    if minimum == 0:
+        what = "a non-negative integer"
+    elif minimum == 1:
+        what = "a positive integer"
+    else:
+        what = f"an integer of at least {minimum}"
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int":
+        value = _construct(node)
+        if isinstance(value, int) and minimum <= value <= maximum:
+            return value
+        if isinstance(value, int) and value > maximum:
+            what = f"{what} no larger than {maximum}"
+    report.add(node, path, f"expected {what}, got {_describe(node)}")
+    return None
+
+
+def read_float(report: Report, node: yaml.Node, path: str, low: float, high: float) -> float | None:
+    if isinstance(node, yaml.ScalarNode) and node.tag in (
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+    ):
+        value = _construct(node)
+        if isinstance(value, int | float) and low <= value <= high:
+            return float(value)
+    report.add(node, path, f"expected a number from {low:g} to {high:g}, got {_describe(node)}")
+    return None
+
+
+def read_bool(report: Report, node: yaml.Node, path: str) -> bool | None:
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool":
+        value = _construct(node)
+        if isinstance(value, bool):
+            return value
+    report.add(node, path, f"expected true or false, got {_describe(node)}")
+    return None
+
+
+def _domain_text(text: str) -> str:
+    """Lowercase ``text`` without its trailing dot, or raise ValueError saying why not."""
+    if not text.isascii():
+        raise ValueError("non-ASCII name; write its A-label (xn--...) form")
+    name = text.lower()
+    name = name[:-1] if name.endswith(".") else name
+    if not name:
+        raise ValueError("the root is not allowed here")
+    if len(name) > 253:
+        raise ValueError("name longer than 253 characters")
+    for label in name.split("."):
+        if not label:
+            raise ValueError("empty label")
+        if not _LABEL.match(label):
+            raise ValueError(
+                f"bad label {label!r}: 1 to 63 of a-z, 0-9, '_', '-' (not at either end)"
+            )
+    return name
+
+
+def read_domain(report: Report, node: yaml.Node, path: str) -> str | None:
+    """An absolute domain name (the trailing dot is optional and dropped)."""
+    text = read_text(report, node, path, "a domain name")
+    if text is None:
+        return None
+    try:
+        return _domain_text(text)
+    except ValueError as exc:
+        report.add(node, path, f"{exc}, got {text!r}")
+        return None
+
+
+def read_ipv4(report: Report, node: yaml.Node, path: str) -> ipaddress.IPv4Address | None:
+    text = read_text(report, node, path, "an IPv4 address")
+    if text is None:
+        return None
+    try:
+        return ipaddress.IPv4Address(text)
+    except ValueError:
+        report.add(node, path, f"expected an IPv4 address, got {text!r}")
+        return None
+
+
+def _read_scalar_value(report: Report, node: yaml.Node, path: str) -> Scalar | None:
+    """A TXT data value: a number or printable ASCII text without ';' (the separator)."""
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag == "tag:yaml.org,2002:int":
+            value = _construct(node)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        elif node.tag == "tag:yaml.org,2002:float":
+            value = _construct(node)
+            if isinstance(value, float) and math.isfinite(value):
+                return value
+        elif node.tag not in ("tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"):
+            text = str(node.value)
+            if text and _printable(text) and ";" not in text:
+                return text
+            report.add(node, path, f"expected printable ASCII text without ';', got {text!r}")
+            return None
+    report.add(node, path, f"expected a number or text, got {_describe(node)}")
+    return None
+
+
+def _printable(text: str) -> bool:
+    return all(" " <= ch <= "~" for ch in text)
+
+
+def freeze(report: Report, node: yaml.Node, path: str) -> object:
+    """A node as an immutable plain value (read-only mappings, tuples); None on error.
+
+    Aliases share one value, so a "billion laughs" document costs nothing, and a
+    recursive alias is reported instead of looping.
+    """
+    done: dict[int, object] = {}
+    active: set[int] = set()
+
+    def walk(node: yaml.Node, path: str) -> object:
+        if id(node) in done:
+            return done[id(node)]
+        if id(node) in active:
+            report.add(node, path, "recursive alias")
+            return None
+        active.add(id(node))
+        value: object
+        if isinstance(node, yaml.MappingNode):
+            items: dict[str, object] = {}
+            keys: dict[str, yaml.Node] = {}
+            for key, child in node.value:
+                if not isinstance(key, yaml.ScalarNode):
+                    report.add(key, path, f"keys must be scalars, got {_describe(key)}")
+                    continue
+                name = str(key.value)  # as Section reads keys: the text written
+                if name in keys:
+                    where = report.where(keys[name])
+                    report.add(key, _join(path, name), f"duplicate key (first at {where})")
+                    continue
+                keys[name] = key
+                items[name] = walk(child, _join(path, name))
+            value = MappingProxyType(items)
+        elif isinstance(node, yaml.SequenceNode):
+            value = tuple(walk(item, f"{path}[{i}]") for i, item in enumerate(node.value))
+        else:
+            assert isinstance(node, yaml.ScalarNode)
+            try:
+                value = _construct(node)
+            except (yaml.YAMLError, ValueError) as exc:
+                report.add(node, path, f"cannot read value {node.value!r}: {exc}")
+                value = None
+        active.discard(id(node))
+        done[id(node)] = value
+        return value
+
+    return walk(node, path)
+
+
+# ------------------------------------------------------------------ format glue
+
+# The bands and codes come from client.codes, whose fields may still change; these two
+# functions are the only places here that know them.  Both raise CodeError.
+
+
+def make_band(low: float | None, high: float | None, code: ipaddress.IPv4Address) -> Band:
+    """A band from the file's ``min`` (scores >= it) or ``max`` (scores <= it)."""
+    if low is not None:
+        return Band.at_least(low, code)
+    assert high is not None
+    return Band.at_most(high, code)
+
+
+def make_codes(bands: tuple[Band, ...] | None, graded: bool) -> ReturnCodes:
+    """The zone's return codes; ``bands=None`` takes the documented defaults."""
+    if graded:  # graded codes carry the score itself; bands given anyway are an error
+        return ReturnCodes(bands=bands or (), graded=True)
+    return ReturnCodes.default() if bands is None else ReturnCodes(bands=bands, graded=False)
+
+
+# ------------------------------------------------------------------ the zone file
+
+_TOP = (
+    "zone",
+    "ttl",
+    "soa",
+    "ns",
+    "ns_ttl",
+    "owner",
+    "answers",
+    "store",
+    "journal",
+    "records",
+    "overrides",
+    "source",
+)
+
+
+@dataclass
+class _FileResult:
+    """What the cross-file checks need, also when the file has other problems."""
+
+    file: Path
+    config: ZoneConfig | None
+    problems: list[Problem]
+    origin: str | None = None
+    origin_node: yaml.Node | None = None
+    store: Path | None = None
+    store_node: yaml.Node | None = None
+
+
+class _ZoneReader:
+    """Reads one composed zone file; each method reads one section."""
+
+    def __init__(self, path: Path, report: Report) -> None:
+        self.path = path
+        self.report = report
+        self.origin = ""
+        self.scheme: OwnerScheme | None = None
+
+    def read(self, root: yaml.Node, result: _FileResult) -> ZoneConfig | None:
+        top = read_section(self.report, root, "")
+        if top is None:
+            return None
+        zone_node = top.require("zone")
+        if zone_node is not None:
+            origin = read_domain(self.report, zone_node, "zone")
+            if origin is not None:
+                self.origin = result.origin = origin
+                result.origin_node = zone_node
+        ttl = top.integer("ttl", DEFAULT_TTL)
+        soa = self.soa(top.section("soa", required=True))
+        ns = self.ns(top)
+        ns_ttl = top.integer("ns_ttl", DEFAULT_NS_TTL)
+        self.scheme = self.owner(top)
+        codes, publish_a, publish_txt = self.answers(top)
+        store = self.store(top, result)
+        journal = self.journal(top.section("journal"))
+        records = self.records(top, ttl)
+        listed, unlisted = self.overrides(top.section("overrides"))
+        source_node = top.take("source")
+        source: Mapping[str, object] | None = None
+        if source_node is not None:
+            if read_section(self.report, source_node, "source") is not None:
+                value = freeze(self.report, source_node, "source")
+                assert isinstance(value, Mapping)
+                source = value
+        top.done(_TOP)
+        if self.report.problems or soa is None or self.scheme is None or store is None:
+            return None
+        assert isinstance(source_node, yaml.MappingNode | None)
+        return ZoneConfig(
+            origin=self.origin,
+            file=self.path,
+            ttl=ttl,
+            soa=soa,
+            ns=ns,
+            ns_ttl=ns_ttl,
+            scheme=self.scheme,
+            codes=codes,
+            publish_a=publish_a,
+            publish_txt=publish_txt,
+            store=store,
+            journal=journal,
+            records=records,
+            listed=listed,
+            unlisted=unlisted,
+            source=source,
+            source_node=source_node,
+        )
+
+    def soa(self, sec: Section | None) -> Soa | None:
+        if sec is None:
+            return None
+        mname_node = sec.require("mname")
+        mname = (
+            None if mname_node is None else read_domain(self.report, mname_node, sec.field("mname"))
+        )
+        rname_node = sec.require("rname")
+        rname = None if rname_node is None else self.rname(rname_node, sec.field("rname"))
+        soa = Soa(
+            mname=mname or "",
+            rname=rname or "",
+            refresh=sec.integer("refresh", 3600, minimum=1),
+            retry=sec.integer("retry", 600, minimum=1),
+            expire=sec.integer("expire", 604800, minimum=1),
+            minimum=sec.integer("minimum", 60),
+            ttl=sec.integer("ttl", 3600),
+        )
+        sec.done(("mname", "rname", "refresh", "retry", "expire", "minimum", "ttl"))
+        return soa if mname and rname else None
+
+    def rname(self, node: yaml.Node, path: str) -> str | None:
+        """The responsible mailbox; ``user@host`` is written as the name ``user.host``."""
+        text = read_text(self.report, node, path, "a mailbox")
+        if text is None:
+            return None
+        if "@" in text:
+            local, _, host = text.rpartition("@")
+            if not local or "." in local or "\\" in local:
+                # A dot in the local part would need the \. escape (RFC 1035 8); one
+                # mailbox that needs none is simpler for every consumer of this name.
+                self.report.add(node, path, f"use a mailbox without '.' before '@', got {text!r}")
+                return None
+            text = f"{local}.{host}"
+        try:
+            return _domain_text(text)
+        except ValueError as exc:
+            self.report.add(node, path, f"{exc}, got {text!r}")
+            return None
+
+    def ns(self, top: Section) -> tuple[str, ...]:
+        node = top.require("ns")
+        if node is None:
+            return ()
+        names: list[str] = []
+        for item, path in read_items(self.report, node, "ns", single=True):
+            name = read_domain(self.report, item, path)
+            if name is None:
+                continue
+            if name in names:
+                self.report.add(item, path, f"duplicate name server {name!r}")
+            else:
+                names.append(name)
+        if isinstance(node, yaml.SequenceNode) and not node.value:
+            self.report.add(node, "ns", "at least one name server is required")
+        return tuple(names)
+
+    def owner(self, top: Section) -> OwnerScheme | None:
+        node = top.require("owner")
+        if node is None:
+            return None
+        if isinstance(node, yaml.ScalarNode):  # ``owner: ip`` is short for {scheme: ip}
+            kind = self.kind(node, "owner")
+            if kind == "hash":
+                return self.hashed(None, node)
+            return None if kind is None else OwnerScheme(kind=kind)
+        sec = read_section(self.report, node, "owner", top.key_node("owner"))
+        if sec is None:
+            return None
+        kind_node = sec.require("scheme")
+        kind = None if kind_node is None else self.kind(kind_node, sec.field("scheme"))
+        scheme = None
+        if kind == "hash":
+            scheme = self.hashed(sec, sec.anchor)
+        elif kind is not None:
+            for key in _HASH_KEYS:
+                if sec.take(key) is not None:
+                    self.report.add(sec.key_node(key), sec.field(key), "only for scheme hash")
+            scheme = OwnerScheme(kind=kind)
+        sec.done(("scheme", *_HASH_KEYS))
+        return scheme
+
+    def kind(self, node: yaml.Node, path: str) -> SchemeKind | None:
+        text = read_text(self.report, node, path, "ip, name or hash")
+        if text is None:
+            return None
+        kind = _KINDS.get(text)
+        if kind is None:
+            self.report.add(node, path, f"expected ip, name or hash, got {text!r}")
+        return kind
+
+    def hashed(self, sec: Section | None, anchor: yaml.Node) -> OwnerScheme | None:
+        """A hash scheme and its aliases: one token published under several hashes."""
+        main = self.hash_scheme(sec, anchor, "owner")
+        aliases: list[HashScheme] = []
+        alias_node = None if sec is None else sec.take("aliases")
+        if sec is not None and alias_node is not None:
+            for item, path in read_items(self.report, alias_node, sec.field("aliases")):
+                alias_sec = read_section(self.report, item, path)
+                if alias_sec is None:
+                    continue
+                alias = self.hash_scheme(alias_sec, item, path)
+                alias_sec.done(("alg", "encoding", "length"))
+                if alias is not None and (alias == main or alias in aliases):
+                    self.report.add(item, path, "repeats a hash scheme already published")
+                elif alias is not None:
+                    aliases.append(alias)
+        return None if main is None else OwnerScheme("hash", hash=main, aliases=tuple(aliases))
+
+    def hash_scheme(self, sec: Section | None, anchor: yaml.Node, path: str) -> HashScheme | None:
+        """Defaults blake2/base32/whole digest; client.names says what DNS can carry."""
+        scheme = HashScheme()
+        if sec is not None:
+            before = len(self.report.problems)
+            length = scheme.length
+            length_node = sec.take("length")
+            if length_node is not None and length_node.tag != "tag:yaml.org,2002:null":
+                length = read_int(self.report, length_node, sec.field("length"), 1, 63)
+            scheme = HashScheme(
+                alg=sec.text("alg", scheme.alg),
+                encoding=sec.text("encoding", scheme.encoding),
+                length=length,
+            )
+            if len(self.report.problems) > before:
+                return None  # checking a half-read scheme would only repeat those problems
+        problems = check_hash_scheme(scheme)
+        for message in problems:
+            self.report.add(anchor, path, message)
+        return None if problems else scheme
+
+    def answers(self, top: Section) -> tuple[ReturnCodes, bool, bool]:
+        sec = top.section("answers")
+        if sec is None:
+            return make_codes(None, False), True, True
+        publish_a = sec.boolean("a", True)
+        publish_txt = sec.boolean("txt", True)
+        graded = sec.boolean("graded", False)
+        bands: tuple[Band, ...] | None = None
+        bands_node = sec.take("bands")
+        if bands_node is not None:
+            bands = tuple(self.bands(bands_node, sec.field("bands")))
+        if not publish_a and not publish_txt:
+            self.report.add(sec.anchor, "answers", "a and txt are both false: nothing to publish")
+        sec.done(("a", "txt", "graded", "bands"))
+        try:
+            codes = make_codes(bands, graded)
+        except CodeError as exc:
+            self.report.add(bands_node or sec.anchor, sec.field("bands"), str(exc))
+            codes = make_codes(None, False)
+        return codes, publish_a, publish_txt
+
+    def bands(self, node: yaml.Node, path: str) -> Iterator[Band]:
+        items = read_items(self.report, node, path)
+        if isinstance(node, yaml.SequenceNode) and not items:
+            self.report.add(node, path, "at least one band is required (or leave out bands)")
+        for item, item_path in items:
+            sec = read_section(self.report, item, item_path)
+            if sec is None:
+                continue
+            min_node, max_node = sec.take("min"), sec.take("max")
+            code_node = sec.require("code")
+            sec.done(("min", "max", "code"))
+            if (min_node is None) == (max_node is None):
+                self.report.add(item, item_path, "set exactly one of min and max")
+                continue
+            low = high = None
+            if min_node is not None:
+                low = read_float(self.report, min_node, sec.field("min"), -1.0, 1.0)
+            if max_node is not None:
+                high = read_float(self.report, max_node, sec.field("max"), -1.0, 1.0)
+            code = None if code_node is None else self.code(code_node, sec.field("code"))
+            if (low is None and high is None) or code is None:
+                continue
+            try:
+                yield make_band(low, high, code)
+            except CodeError as exc:
+                self.report.add(item, item_path, str(exc))
+
+    def code(self, node: yaml.Node, path: str) -> ipaddress.IPv4Address | None:
+        address = read_ipv4(self.report, node, path)
+        if address is None:
+            return None
+        try:
+            validate_code(address)
+        except CodeError as exc:
+            self.report.add(node, path, str(exc))
+            return None
+        return address
+
+    def store(self, top: Section, result: _FileResult) -> Path | None:
+        """The LMDB directory; relative paths start at the zone file's directory."""
+        node = top.take("store")
+        if node is None:
+            if not self.origin:
+                return None  # the default needs the zone name, which is already reported
+            relative = f"../var/{self.origin}"
+        else:
+            text = read_text(self.report, node, "store", "a directory path")
+            if not text:
+                if text == "":
+                    self.report.add(node, "store", "expected a directory path, got ''")
+                return None
+            relative = text
+        store = (self.path.parent / Path(relative).expanduser()).resolve()
+        result.store = store
+        result.store_node = node or result.origin_node  # a default store comes from the zone
+        return store
+
+    def journal(self, sec: Section | None) -> Journal:
+        if sec is None:
+            return Journal(DEFAULT_JOURNAL_SERIALS, DEFAULT_JOURNAL_BYTES)
+        journal = Journal(
+            max_serials=sec.integer("max_serials", DEFAULT_JOURNAL_SERIALS, minimum=1),
+            max_bytes=sec.integer("max_bytes", DEFAULT_JOURNAL_BYTES, minimum=1, maximum=2**63),
+        )
+        sec.done(("max_serials", "max_bytes"))
+        return journal
+
+    # ---------------------------------------------------------- static records
+
+    def records(self, top: Section, default_ttl: int) -> tuple[StaticRecord, ...]:
+        sec = top.section("records")
+        if sec is None:
+            return ()
+        records: list[StaticRecord] = []
+        seen: dict[str, yaml.Node] = {}
+        for key in sec.keys():
+            key_node = sec.key_node(key)
+            node = sec.take(key)
+            assert key_node is not None and node is not None
+            path = sec.field(key)
+            name = self.relative_name(key_node, key, path)
+            if name is None:
+                continue
+            if name in seen:
+                where = self.report.where(seen[name])
+                self.report.add(key_node, path, f"the same name as {where}")
+                continue
+            seen[name] = key_node
+            rsec = read_section(self.report, node, path, key_node)
+            if rsec is not None:
+                records.extend(self.name_records(rsec, name, default_ttl))
+        return tuple(records)
+
+    def relative_name(self, node: yaml.Node, text: str, path: str) -> str | None:
+        """A record name: '@' is the apex, a trailing dot means absolute (inside the zone)."""
+        if text == "@":
+            return ""
+        try:
+            name = _domain_text(text)
+        except ValueError as exc:
+            self.report.add(node, path, f"{exc}, got {text!r}")
+            return None
+        if not self.origin:
+            return name  # the zone name is wrong, and already reported
+        if text.endswith("."):
+            if name == self.origin:
+                return ""
+            if not name.endswith("." + self.origin):
+                self.report.add(node, path, f"{text!r} is outside the zone {self.origin!r}")
+                return None
+            return name[: -len(self.origin) - 1]
+        if len(name) + 1 + len(self.origin) > 253:
+            self.report.add(node, path, "name with the zone longer than 253 characters")
+            return None
+        return name
+
+    def name_records(self, sec: Section, name: str, default_ttl: int) -> Iterator[StaticRecord]:
+        ttl = sec.integer("ttl", default_ttl)
+        types: list[str] = []
+        for rtype in sec.keys():
+            if rtype not in STATIC_TYPES:
+                continue
+            node = sec.take(rtype)
+            assert node is not None
+            path = sec.field(rtype)
+            values: list[str] = []
+            for item, item_path in read_items(self.report, node, path, single=True):
+                value = self.rdata(rtype, item, item_path)
+                if value is not None:
+                    values.append(value)
+            if rtype == "CNAME" and len(values) > 1:
+                self.report.add(node, path, "a name has at most one CNAME (RFC 2181 10.1)")
+            types.append(rtype)
+            yield from (StaticRecord(name, rtype, ttl, value) for value in values)
+        if "CNAME" in types and (len(types) > 1 or name == ""):
+            # RFC 1034 3.6.2: a CNAME owner has no other data; the apex has SOA and NS.
+            where = "at the apex" if name == "" else "with other records"
+            self.report.add(sec.key_node("CNAME"), sec.field("CNAME"), f"CNAME not allowed {where}")
+        if not types and sec.keys() in ([], ["ttl"]):
+            self.report.add(sec.anchor, sec.path, "no records")
+        if sec.take("NS") is not None:
+            message = "not served: the apex NS records come from 'ns' and there are no delegations"
+            self.report.add(sec.key_node("NS"), sec.field("NS"), message)
+        sec.done((*STATIC_TYPES, "ttl"))
+
+    def rdata(self, rtype: str, node: yaml.Node, path: str) -> str | None:
+        """Presentation-form RDATA for one value, validated."""
+        if rtype == "A":
+            address = read_ipv4(self.report, node, path)
+            return None if address is None else str(address)
+        text = read_text(self.report, node, path)
+        if text is None:
+            return None
+        if rtype == "AAAA":
+            try:
+                return str(ipaddress.IPv6Address(text))
+            except ValueError:
+                self.report.add(node, path, f"expected an IPv6 address, got {text!r}")
+                return None
+        if rtype == "TXT":
+            return self.txt_rdata(node, path, text)
+        if rtype == "MX":
+            parts = text.split()
+            if len(parts) == 2 and parts[0].isdigit() and int(parts[0]) <= 0xFFFF:
+                if parts[1] == ".":  # RFC 7505 null MX
+                    return f"{int(parts[0])} ."
+                try:
+                    return f"{int(parts[0])} {_domain_text(parts[1])}."
+                except ValueError as exc:
+                    self.report.add(node, path, f"{exc}, got {parts[1]!r}")
+                    return None
+            message = f"expected 'PREFERENCE EXCHANGE' like '10 mx.example.net', got {text!r}"
+            self.report.add(node, path, message)
+            return None
+        assert rtype == "CNAME"
+        try:
+            return _domain_text(text) + "."
+        except ValueError as exc:
+            self.report.add(node, path, f"{exc}, got {text!r}")
+            return None
+
+    def txt_rdata(self, node: yaml.Node, path: str, text: str) -> str | None:
+        """Quoted 255-byte character-strings (RFC 1035 3.3.14) of printable ASCII."""
+        if not _printable(text):
+            self.report.add(node, path, "TXT text must be printable ASCII")
+            return None
+        if len(text) > _MAX_TXT:
+            self.report.add(node, path, f"TXT text longer than {_MAX_TXT} characters")
+            return None
+        chunks = [text[i : i + _TXT_CHUNK] for i in range(0, len(text), _TXT_CHUNK)] or [""]
+        return " ".join('"' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks)
+
+    # ---------------------------------------------------------- overrides
+
+    def overrides(self, sec: Section | None) -> tuple[tuple[ListedOverride, ...], tuple[str, ...]]:
+        if sec is None:
+            return (), ()
+        seen: dict[str, yaml.Node] = {}
+        listed: list[ListedOverride] = []
+        node = sec.take("listed")
+        items = [] if node is None else read_items(self.report, node, sec.field("listed"))
+        for item, path in items:
+            override = self.listed(item, path)
+            if override is not None and self.first(seen, override.token, item, path):
+                listed.append(override)
+        unlisted: list[str] = []
+        node = sec.take("unlisted")
+        items = [] if node is None else read_items(self.report, node, sec.field("unlisted"))
+        for item, path in items:
+            token = self.token(item, path)
+            if token is not None and self.first(seen, token, item, path):
+                unlisted.append(token)
+        sec.done(("listed", "unlisted"))
+        return tuple(listed), tuple(unlisted)
+
+    def first(self, seen: dict[str, yaml.Node], token: str, node: yaml.Node, path: str) -> bool:
+        if token in seen:
+            where = self.report.where(seen[token])
+            self.report.add(node, path, f"token {token!r} already at {where}")
+            return False
+        seen[token] = node
+        return True
+
+    def listed(self, node: yaml.Node, path: str) -> ListedOverride | None:
+        if isinstance(node, yaml.ScalarNode):  # a bare token: listed with the defaults
+            token = self.token(node, path)
+            return None if token is None else ListedOverride(token, None, None)
+        sec = read_section(self.report, node, path)
+        if sec is None:
+            return None
+        token_node = sec.require("token")
+        token = None if token_node is None else self.token(token_node, sec.field("token"))
+        code_node = sec.take("code")
+        code = None if code_node is None else self.code(code_node, sec.field("code"))
+        txt_sec = sec.section("txt")
+        txt = None if txt_sec is None else self.txt_data(txt_sec)
+        sec.done(("token", "code", "txt"))
+        if token is None:
+            return None
+        return ListedOverride(token, code, txt)
+
+    def txt_data(self, sec: Section) -> Mapping[str, Scalar]:
+        data: dict[str, Scalar] = {}
+        for key in sec.keys():
+            node = sec.take(key)
+            assert node is not None
+            path = sec.field(key)
+            if not _TXT_KEY.match(key) or key == "v":
+                message = "'v' is the format version" if key == "v" else "keys are a-z, 0-9, '_'"
+                self.report.add(sec.key_node(key), path, message)
+                continue
+            value = _read_scalar_value(self.report, node, path)
+            if value is not None:
+                data[key] = value
+        return MappingProxyType(data)
+
+    def token(self, node: yaml.Node, path: str) -> str | None:
+        """A token in the form the scheme keys it by, so duplicates compare equal."""
+        text = read_text(self.report, node, path, "a token")
+        if text is None:
+            return None
+        if not text:
+            self.report.add(node, path, "empty token")
+            return None
+        kind = self.scheme.kind if self.scheme else None
+        try:
+            if kind == "ip":
+                network = parse_network(text)
+                if network.prefixlen == network.max_prefixlen:
+                    return str(network.network_address)
+                return str(network)
+            if kind == "name":
+                return normalize_name(text)
+        except (OwnerNameError, ValueError) as exc:
+            self.report.add(node, path, str(exc))
+            return None
+        return text
+
+
+# ------------------------------------------------------------------ loading
+
+
+def _compose(report: Report, path: Path) -> yaml.Node | None:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        report.at(0, 0, "", f"cannot read: {exc.strerror or exc}")
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        report.at(line, column, "", "not valid UTF-8")
+        return None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = exc.problem or exc.context or "YAML error"
+        if exc.problem and exc.context:
+            cmark = exc.context_mark
+            where = f" at {cmark.line + 1}:{cmark.column + 1}" if cmark else ""
+            message = f"{exc.problem} ({exc.context}{where})"
+        report.at(mark.line + 1 if mark else 0, mark.column + 1 if mark else 0, "", message)
+        return None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        report.at(line, column, "", f"{exc.reason}: character {exc.character!r}")
+        return None
+    except RecursionError:
+        report.at(0, 0, "", "nested too deeply")
+        return None
+    except yaml.YAMLError as exc:  # nothing else is expected; still no traceback
+        report.at(0, 0, "", str(exc))
+        return None
+    if node is None:
+        report.at(0, 0, "", "empty file; expected a mapping starting with 'zone:'")
+    return node
+
+
+def _read_file(path: Path) -> _FileResult:
+    report = Report(path)
+    result = _FileResult(path, None, report.problems)
+    root = _compose(report, path)
+    if root is not None:
+        result.config = _ZoneReader(path, report).read(root, result)
+    return result
+
+
+def load_zone_file(path: Path) -> ZoneConfig:
+    """Read one zone file, raising :class:`ConfigError` with all of its problems."""
+    result = _read_file(path)
+    if result.config is None:
+        raise ConfigError(result.problems or [Problem(path, 0, 0, "", "invalid zone file")])
+    return result.config
+
+
+def zone_files(directory: Path) -> list[Path]:
+    """The zone files of a directory, in the order zones are served and reported."""
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in (".yaml", ".yml") and not p.name.startswith(".") and p.is_file()
+    )
+
+
+def load_zones(directory: Path) -> tuple[ZoneConfig, ...]:
+    """Read every zone file of ``directory``; one ConfigError holds all their problems.
+
+    Zones may neither repeat nor nest: a name inside two served zones would make the
+    answer depend on which store is asked, so one is rejected, naming the other.
+    """
+    try:
+        paths = zone_files(directory)
+    except OSError as exc:
+        problem = Problem(directory, 0, 0, "", f"cannot list: {exc.strerror or exc}")
+        raise ConfigError([problem]) from None
+    if not paths:
+        raise ConfigError([Problem(directory, 0, 0, "", "no zone files (*.yaml, *.yml)")])
+    results = [_read_file(path) for path in paths]
+    problems = [p for r in results for p in r.problems]
+    problems.extend(_cross_file_problems(results))
+    if problems:
+        raise ConfigError(problems)
+    configs = tuple(r.config for r in results if r.config is not None)
+    assert len(configs) == len(results)
+    return configs
+
+
+def _where(result: _FileResult, node: yaml.Node | None) -> str:
+    if node is None:
+        return str(result.file)
+    return f"{result.file}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+
+def _cross_file_problems(results: Sequence[_FileResult]) -> Iterator[Problem]:
+    """Zones that repeat or nest, and zones sharing a store, reported at the later file.
+
+    Each file is compared with the earlier files that passed, so a conflict is reported
+    once rather than again against every file that repeats it.
+    """
+    accepted: list[_FileResult] = []
+    for result in results:
+        conflicts = False
+        for other in accepted if result.origin is not None else ():
+            assert result.origin is not None and other.origin is not None
+            there = _where(other, other.origin_node)
+            if result.origin == other.origin:
+                message = f"zone {result.origin!r} is already defined at {there}"
+            elif result.origin.endswith("." + other.origin):
+                message = f"zone lies inside zone {other.origin!r} of {there}; zones may not nest"
+            elif other.origin.endswith("." + result.origin):
+                message = f"zone contains zone {other.origin!r} of {there}; zones may not nest"
+            else:
+                continue
+            conflicts = True
+            yield _problem(result, result.origin_node, "zone", message)
+        for other in accepted if result.store is not None and not conflicts else ():
+            if result.store == other.store:
+                conflicts = True
+                there = _where(other, other.store_node)
+                message = f"{str(result.store)!r} is also the store of {there}"
+                yield _problem(result, result.store_node, "store", message)
+        if result.origin is not None and not conflicts:
+            accepted.append(result)
+
+
+def _problem(result: _FileResult, node: yaml.Node | None, path: str, message: str) -> Problem:
+    line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (0, 0)
+    return Problem(result.file, line, column, path, message)
