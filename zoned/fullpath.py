@@ -143,12 +143,14 @@ class FullPath:
 
 
 def _rdata(rtype: int, rdata: bytes) -> dns.rdata.Rdata:
-    return dns.rdata.from_wire(dns.rdataclass.IN, rtype, rdata, 0, len(rdata))
+    return dns.rdata.from_wire(
+        dns.rdataclass.IN, dns.rdatatype.RdataType.make(rtype), rdata, 0, len(rdata)
+    )
 
 
 def _rrset(owner: dns.name.Name, rtype: int, wire: bytes) -> dns.rrset.RRset:
     """An RRset from packed wire RRs (owner pointer, fixed fields, RDATA)."""
-    rrset = dns.rrset.RRset(owner, dns.rdataclass.IN, rtype)
+    rrset = dns.rrset.RRset(owner, dns.rdataclass.IN, dns.rdatatype.RdataType.make(rtype))
     pos = 0
     while pos < len(wire):
         _, _, ttl, rdlen = RR_FIXED.unpack_from(wire, pos + 2)

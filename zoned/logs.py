@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from twisted.logger import STDLibLogObserver, globalLogBeginner
+from twisted.logger import ILogObserver, STDLibLogObserver, globalLogBeginner
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -44,7 +44,8 @@ def setup(log_file: Path | None, level: int = logging.INFO) -> logging.Handler:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)
+    observer: ILogObserver = STDLibLogObserver(name="twisted")  # type: ignore[assignment]
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     return handler
 
 

@@ -98,9 +98,8 @@ def txt_rdata(text: bytes) -> bytes:
     """TXT RDATA of one or more character-strings (RFC 1035 3.3.14), split every 255 bytes."""
     if not text:
         return b"\x00"
-    return b"".join(
-        bytes([len(chunk)]) + chunk for chunk in (text[i : i + 255] for i in range(0, len(text), 255))
-    )
+    chunks = (text[i : i + 255] for i in range(0, len(text), 255))
+    return b"".join(bytes([len(chunk)]) + chunk for chunk in chunks)
 
 
 

@@ -10,7 +10,6 @@ import logging
 import socket
 from typing import Any
 
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.python.failure import Failure
 
@@ -49,7 +48,8 @@ class UDPServer(DatagramProtocol):
             if self._sendto is not None:
                 self._sendto(reply, addr)
             else:
-                self.transport.write(reply, addr)  # type: ignore[union-attr]
+                transport: Any = self.transport
+                transport.write(reply, addr)
         except OSError:
             # A full socket buffer or an unreachable peer costs this reply only.
             self.send_errors += 1
@@ -58,12 +58,16 @@ class UDPServer(DatagramProtocol):
 class TCPServer(Protocol):
     """One TCP connection: any number of pipelined queries, answered in order."""
 
-    def __init__(self, responder: Responder, clock: IReactorTime, idle_timeout: float) -> None:
+    # Twisted's zope interfaces are opaque to mypy, so the transport, the clock and the
+    # delayed call are typed Any here; the tests drive them with in-memory fakes.
+    transport: Any
+
+    def __init__(self, responder: Responder, clock: Any, idle_timeout: float) -> None:
         self.responder = responder
         self.clock = clock
         self.idle_timeout = idle_timeout
         self.framer = Framer()
-        self._idle: IDelayedCall | None = None
+        self._idle: Any = None
 
     def connectionMade(self) -> None:
         self._idle = self.clock.callLater(self.idle_timeout, self._timed_out)
@@ -73,12 +77,12 @@ class TCPServer(Protocol):
             messages = self.framer.feed(data)
         except FramingError as exc:
             log.info("closing TCP connection from %s: %s", self._peer(), exc)
-            self.transport.abortConnection()  # type: ignore[union-attr]
+            self.transport.abortConnection()
             return
         for message in messages:
             reply = self.responder.respond(message, True)
             if reply is not None:
-                self.transport.write(frame(reply))  # type: ignore[union-attr]
+                self.transport.write(frame(reply))
         if self._idle is not None and self._idle.active():
             self._idle.reset(self.idle_timeout)
 
@@ -89,18 +93,17 @@ class TCPServer(Protocol):
 
     def _timed_out(self) -> None:
         self._idle = None
-        self.transport.loseConnection()  # type: ignore[union-attr]
+        self.transport.loseConnection()
 
     def _peer(self) -> str:
-        peer = self.transport.getPeer() if self.transport is not None else None
-        return str(peer)
+        return str(self.transport.getPeer()) if self.transport is not None else "?"
 
 
 class TCPFactory(Factory):
     """Builds a :class:`TCPServer` per connection, sharing the responder."""
 
     def __init__(
-        self, responder: Responder, clock: IReactorTime, idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+        self, responder: Responder, clock: Any, idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     ) -> None:
         self.responder = responder
         self.clock = clock

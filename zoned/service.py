@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.application import service
-from twisted.internet.interfaces import IListeningPort
+from twisted.internet.defer import gatherResults, maybeDeferred
 from twisted.internet.task import LoopingCall
 
 from zoned.authority import Authority
@@ -57,12 +57,12 @@ class ZonedService(service.Service):
         self.install_signals = install_signals
         self.pool = ReaderPool()
         self.responder = Responder(build_authority(config_dir, self.pool))
-        self.ports: list[IListeningPort] = []
+        self.ports: list[Any] = []  # IListeningPort providers
         self._refresher = LoopingCall(self.refresh)
         self._refresher.clock = reactor
 
     def startService(self) -> None:
-        super().startService()
+        service.Service.startService(self)  # type: ignore[no-untyped-call]
         tcp = TCPFactory(self.responder, self.reactor, self.idle_timeout)
         for address in self.addresses:
             self.ports.append(self.reactor.listenUDP(self.port, UDPServer(self.responder), address))
@@ -76,20 +76,18 @@ class ZonedService(service.Service):
             signal.signal(signal.SIGHUP, lambda *_: self.reactor.callFromThread(self.reload))
 
     def stopService(self) -> Any:
-        super().stopService()
+        service.Service.stopService(self)  # type: ignore[no-untyped-call]
         if self._refresher.running:
             self._refresher.stop()
-        from twisted.internet.defer import gatherResults
-
         ports, self.ports = self.ports, []
-        return gatherResults([p.stopListening() for p in ports])
+        return gatherResults([maybeDeferred(p.stopListening) for p in ports])
 
     @property
     def bound_port(self) -> int:
         """The port actually bound (useful when asked for port 0)."""
         if not self.ports:
             return self.port
-        return int(self.ports[0].getHost().port)  # type: ignore[attr-defined]
+        return int(self.ports[0].getHost().port)
 
     def refresh(self) -> None:
         """Serve new serials; a failure is logged and the last snapshot keeps serving."""

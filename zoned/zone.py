@@ -8,7 +8,6 @@ or static record wins over published data), then the store snapshot.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -126,7 +125,9 @@ class ServedZone:
         test_answer = token_answer(config, testentries.TEST_TXT, testentries.TEST_CODE)
         listed = [(token, test_answer) for token in testentries.listed_tokens(config.scheme.kind)]
         for override in config.listed:
-            listed.append((override.token, token_answer(config, override.txt, override.code)))
+            # "Always listed" needs an A record even when the override names no code.
+            code = override.code or testentries.TEST_CODE
+            listed.append((override.token, token_answer(config, override.txt, code)))
         for token, answer in listed:
             if answer is None:
                 continue
@@ -159,7 +160,8 @@ class ServedZone:
             try:
                 self.reader.refresh()
             except StoreError:
-                log.exception("zone %s: store refresh failed; serving the last snapshot", self.origin)
+                log.exception("zone=%s store refresh failed; serving the last snapshot",
+                              self.origin)
         serial = self.reader.serial if self.reader is not None else 0
         if serial == self.serial:
             return False

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install what repzone needs on a Debian 12 machine (run as root): the Debian packages
+# the tests and the demo use, and a virtual environment in .venv with repzone in it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=()
+command -v dig >/dev/null 2>&1 || packages+=(bind9-dnsutils)
+command -v python3 >/dev/null 2>&1 || packages+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
+if [ "${#packages[@]}" -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends "${packages[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[dev]'
