@@ -1,0 +1,906 @@
+"""The zone store: one LMDB environment per zone, written by the publisher, read by zoned.
+
+LMDB because every zoned worker maps the same pages (no per-process copy, instant start),
+readers never block the writer, and a commit is atomic and survives a killed process.
+One environment directory per zone holds three named databases::
+
+    names    store key (zoned.keys)  -> packed answer (zoned.packed)
+    meta     b"version"              -> b"1" (the layout below)
+             b"kind"                 -> b"ip" | b"name", fixed when the store is created
+             b"serial"               -> u32 BE; 0 until the first commit (RFC 1982: zoned.serial)
+             b"updated"              -> u64 BE unix time of the last commit
+             b"plen4", b"plen6"      -> (u8 prefix length, u32 networks)* ascending; ip stores
+             b"jindex"               -> (u32 from, u32 to, u64 bytes)* of the journal, oldest first
+    journal  u32 BE serial           -> the change-set that made that serial, columnar:
+                                        u32 previous serial, u32 count n, n u8 flags
+                                        (1: has old, 2: has new), n u16 key lengths, n u32
+                                        old lengths, n u32 new lengths, then the keys, the
+                                        old values and the new values, each concatenated
+
+The journal is ordered by ``jindex``, not by key, because serials wrap.  It is a gapless
+chain ending at the current serial, or empty: IXFR either has every step or falls back
+to AXFR.
+
+Every commit is ONE LMDB write transaction over the three databases, so a reader sees a
+serial together with exactly its data, and a writer killed mid-commit leaves the previous
+serial intact (LMDB is copy-on-write; a commit becomes visible with its meta page).  Both
+sync and metasync stay on: a secondary that transferred serial N must never see a
+different serial N after a power loss, which costs one fsync per commit, not per name.
+
+Processes: the publisher opens a store with :meth:`ZoneStore.create_or_open`; each zoned
+worker opens it with :meth:`ZoneStore.open_readonly` *after* forking (an environment
+open before fork() is unusable in the child, and py-lmdb will not reopen it) and keeps one
+:class:`Reader` (one long-lived read transaction: a consistent snapshot) per zone, calling
+:meth:`Reader.refresh` to move to the newest commit.  LMDB forbids opening an environment
+twice in one process, so a second open in the same process shares the first one's
+environment.  Readers need write access to ``lock.mdb`` (LMDB's reader table).
+
+Exceptions::
+
+    StoreError          every failure; lmdb errors are wrapped with the store path
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, NamedTuple, Self
+
+import lmdb
+
+from zoned.keys import V4, V6
+from zoned.serial import next_serial
+
+Kind = Literal["ip", "name"]
+SerialPolicy = Literal["unixtime", "increment"]
+
+GiB = 1 << 30
+MiB = 1 << 20
+DEFAULT_MAP_SIZE = 8 * GiB
+DEFAULT_MAX_SERIALS = 100
+DEFAULT_MAX_JOURNAL_BYTES = 64 * MiB
+# Slots in LMDB's reader table: one per open read transaction in any process (py-lmdb
+# uses MDB_NOTLS).  Fixed by whoever creates lock.mdb, so writer and readers agree on it.
+MAX_READERS = 1024
+_MAX_DBS = 4
+_VERSION = b"1"
+
+_K_VERSION = b"version"
+_K_KIND = b"kind"
+_K_SERIAL = b"serial"
+_K_UPDATED = b"updated"
+_K_PLEN = {4: b"plen4", 6: b"plen6"}
+_K_JINDEX = b"jindex"
+_V4 = V4[0]
+_V6 = V6[0]
+
+_U32 = struct.Struct("!I")
+_U64 = struct.Struct("!Q")
+_PLEN = struct.Struct("!BI")
+_JINDEX = struct.Struct("!IIQ")
+_ENTRY = struct.Struct("!II")
+_OLD = 1
+_NEW = 2
+_PER_CHANGE = 1 + 2 + 4 + 4  # flags, key length, old and new value lengths
+
+# A transaction's net changes: key -> (value before the transaction, value now).
+_Changes = dict[bytes, tuple[bytes | None, bytes | None]]
+
+
+class StoreError(Exception):
+    """The zone store cannot be opened, read or written."""
+
+
+class Change(NamedTuple):
+    """One key's change in a serial: ``old`` None for an addition, ``new`` None for a removal.
+
+    A named tuple: IXFR decodes millions of these, and tuples build several times faster.
+    """
+
+    key: bytes
+    old: bytes | None
+    new: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """The changes that turned ``from_serial`` into ``to_serial``: one IXFR difference sequence."""
+
+    from_serial: int
+    to_serial: int
+    changes: tuple[Change, ...]
+
+
+def _network_plen(key: bytes) -> tuple[int, int] | None:
+    """(family, prefix length) of a network key (zoned.keys.net_key), else None."""
+    if len(key) == 6 and key[0] == _V4 and key[5] <= 32:
+        return 4, key[5]
+    if len(key) == 18 and key[0] == _V6 and key[17] <= 128:
+        return 6, key[17]
+    return None
+
+
+def _decode_plens(raw: bytes | None) -> dict[int, int]:
+    if not raw:
+        return {}
+    return {plen: count for plen, count in _PLEN.iter_unpack(raw)}
+
+
+def _encode_plens(counts: dict[int, int]) -> bytes:
+    return b"".join(_PLEN.pack(plen, counts[plen]) for plen in sorted(counts))
+
+
+def _decode_jindex(raw: bytes | None) -> list[tuple[int, int, int]]:
+    return list(_JINDEX.iter_unpack(raw)) if raw else []
+
+
+def _change_size(key: bytes, old: bytes | None, new: bytes | None) -> int:
+    """Bytes one change takes in a journal entry (see the module docstring)."""
+    return _PER_CHANGE + len(key) + (len(old) if old else 0) + (len(new) if new else 0)
+
+
+def _encode_entry(from_serial: int, changes: _Changes) -> bytes:
+    """Columnar, so a million changes encode in C loops rather than per-change Python."""
+    count = len(changes)
+    keys = list(changes)
+    olds = [old for old, _ in changes.values()]
+    news = [new for _, new in changes.values()]
+    flags = bytes(
+        [(old is not None) * _OLD | (new is not None) * _NEW for old, new in changes.values()]
+    )
+    return b"".join(
+        (
+            _ENTRY.pack(from_serial, count),
+            flags,
+            struct.pack(f"!{count}H", *map(len, keys)),
+            struct.pack(f"!{count}I", *[len(v) if v else 0 for v in olds]),
+            struct.pack(f"!{count}I", *[len(v) if v else 0 for v in news]),
+            b"".join(keys),
+            b"".join(v for v in olds if v),
+            b"".join(v for v in news if v),
+        )
+    )
+
+
+def _decode_entry(to_serial: int, raw: bytes) -> JournalEntry:
+    try:
+        from_serial, count = _ENTRY.unpack_from(raw, 0)
+        pos = _ENTRY.size
+        flags = raw[pos : pos + count]
+        pos += count
+        klens = struct.unpack_from(f"!{count}H", raw, pos)
+        pos += 2 * count
+        olens = struct.unpack_from(f"!{count}I", raw, pos)
+        pos += 4 * count
+        nlens = struct.unpack_from(f"!{count}I", raw, pos)
+        pos += 4 * count
+    except struct.error as exc:
+        raise StoreError(f"journal entry for serial {to_serial} is truncated") from exc
+    kpos = pos
+    opos = kpos + sum(klens)
+    npos = opos + sum(olens)
+    if len(flags) != count or npos + sum(nlens) != len(raw):
+        raise StoreError(f"journal entry for serial {to_serial} has the wrong length")
+    changes = []
+    for flag, klen, olen, nlen in zip(flags, klens, olens, nlens, strict=True):
+        key = raw[kpos : kpos + klen]
+        kpos += klen
+        old = new = None
+        if flag & _OLD:
+            old = raw[opos : opos + olen]
+            opos += olen
+        if flag & _NEW:
+            new = raw[npos : npos + nlen]
+            npos += nlen
+        changes.append(Change(key, old, new))
+    return JournalEntry(from_serial, to_serial, tuple(changes))
+
+
+# -- environments ----------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Env:
+    """One process's handle on an environment, shared by every store object and reader on it."""
+
+    env: lmdb.Environment
+    names: lmdb._Database
+    meta: lmdb._Database
+    journal: lmdb._Database
+    path: Path
+    kind: Kind
+    ident: tuple[int, int]
+    pid: int
+    refs: int = 0
+    snapshots: int = 0  # open read transactions: remapping is only safe with none
+    writing: bool = False
+
+    def error(self, what: str, exc: BaseException) -> StoreError:
+        return StoreError(f"{self.path}: {what}: {exc}")
+
+    def check_process(self) -> None:
+        # LMDB environments do not survive fork(): open stores in each worker after forking.
+        if self.pid != os.getpid():
+            raise StoreError(f"{self.path}: opened in process {self.pid} before fork()")
+
+    def acquire(self) -> None:
+        self.refs += 1
+
+    def release(self) -> None:
+        self.refs -= 1
+        if self.refs <= 0 and self.pid == os.getpid():
+            if _OPEN.get(self.ident) is self:
+                del _OPEN[self.ident]
+            self.env.close()
+
+
+# Environments open in this process, by (st_dev, st_ino) of data.mdb: LMDB's fcntl locks
+# belong to the process, so a second Environment on the same files would break them.
+_OPEN: dict[tuple[int, int], _Env] = {}
+
+
+def _ident(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path / "data.mdb")
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _shared(ident: tuple[int, int] | None) -> _Env | None:
+    if ident is None:
+        return None
+    handle = _OPEN.get(ident)
+    if handle is not None and handle.pid != os.getpid():
+        # Inherited across fork(): unusable here, closing it would free the parent's
+        # reader slots, and py-lmdb refuses a second open of the same files.
+        raise StoreError(
+            f"{handle.path}: opened in process {handle.pid} before fork(); "
+            "open stores in each worker after forking"
+        )
+    return handle
+
+
+def _kind_of(path: Path, raw: bytes | None) -> Kind:
+    if raw == b"ip":
+        return "ip"
+    if raw == b"name":
+        return "name"
+    raise StoreError(f"{path}: unknown store kind {raw!r}")
+
+
+# -- the store -----------------------------------------------------------------------------
+
+
+class ZoneStore:
+    """One zone's store: a writer (the publisher) or a read-only view (zoned)."""
+
+    def __init__(
+        self,
+        handle: _Env,
+        *,
+        readonly: bool,
+        max_serials: int = DEFAULT_MAX_SERIALS,
+        max_journal_bytes: int = DEFAULT_MAX_JOURNAL_BYTES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Use :meth:`create_or_open` or :meth:`open_readonly`."""
+        handle.acquire()
+        self._handle = handle
+        self.readonly = readonly
+        self.max_serials = max_serials
+        self.max_journal_bytes = max_journal_bytes
+        self._clock = clock
+        self._closed = False
+
+    @property
+    def path(self) -> Path:
+        return self._handle.path
+
+    @property
+    def kind(self) -> Kind:
+        return self._handle.kind
+
+    @classmethod
+    def create_or_open(
+        cls,
+        path: Path,
+        kind: Kind,
+        *,
+        map_size: int = DEFAULT_MAP_SIZE,
+        max_serials: int = DEFAULT_MAX_SERIALS,
+        max_journal_bytes: int = DEFAULT_MAX_JOURNAL_BYTES,
+        clock: Callable[[], float] = time.time,
+    ) -> ZoneStore:
+        """Open the store for writing, creating it (serial 0, empty) if needed.
+
+        ``map_size`` is address space reserved, not disk used: it caps the store's size.
+        ``kind`` must match the one the store was created with (keys differ by kind).
+        """
+        path = Path(path)
+        ident = _ident(path)
+        if _shared(ident) is not None:
+            raise StoreError(f"{path}: already open in this process; close it before writing")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            env = lmdb.open(
+                str(path),
+                map_size=map_size,
+                subdir=True,
+                readonly=False,
+                metasync=True,
+                sync=True,
+                lock=True,
+                max_readers=MAX_READERS,
+                max_dbs=_MAX_DBS,
+                max_spare_txns=1,
+            )
+        except (OSError, lmdb.Error) as exc:
+            raise StoreError(f"{path}: cannot open for writing: {exc}") from exc
+        try:
+            with env.begin(write=True) as txn:
+                names = env.open_db(b"names", txn=txn)
+                meta = env.open_db(b"meta", txn=txn)
+                journal = env.open_db(b"journal", txn=txn)
+                stored = txn.get(_K_KIND, db=meta)
+                if stored is None:
+                    txn.put(_K_VERSION, _VERSION, db=meta)
+                    txn.put(_K_KIND, kind.encode(), db=meta)
+                    txn.put(_K_SERIAL, _U32.pack(0), db=meta)
+                elif stored != kind.encode():
+                    raise StoreError(f"{path}: store holds kind {stored.decode()!r}, not {kind!r}")
+                else:
+                    _check_version(path, txn.get(_K_VERSION, db=meta))
+        except (StoreError, lmdb.Error) as exc:
+            env.close()
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"{path}: cannot initialise: {exc}") from exc
+        ident = _ident(path)
+        assert ident is not None  # LMDB just created data.mdb
+        handle = _Env(env, names, meta, journal, path, kind, ident, os.getpid())
+        _OPEN[ident] = handle
+        return cls(
+            handle,
+            readonly=False,
+            max_serials=max_serials,
+            max_journal_bytes=max_journal_bytes,
+            clock=clock,
+        )
+
+    @classmethod
+    def open_readonly(cls, path: Path, *, kind: Kind | None = None) -> ZoneStore | None:
+        """Open the store for reading, or None if the publisher has not created it yet.
+
+        Creates nothing, so it is cheap to retry until the store appears; zoned serves
+        such a zone as empty with serial 0, which is also what a new store holds.
+        """
+        path = Path(path)
+        ident = _ident(path)
+        if ident is None or not (path / "lock.mdb").exists():
+            return None
+        handle = _shared(ident)
+        fresh = handle is None
+        if handle is None:
+            handle = _open_reader_env(path, ident)
+            if handle is None:
+                return None
+        if kind is not None and handle.kind != kind:
+            if fresh:
+                handle.env.close()
+            raise StoreError(f"{path}: store holds kind {handle.kind!r}, not {kind!r}")
+        _OPEN[ident] = handle
+        return cls(handle, readonly=True)
+
+    def transaction(self, *, serial_policy: SerialPolicy = "unixtime") -> Transaction:
+        """A write transaction: ``with store.transaction() as txn:`` commits it as one serial.
+
+        ``unixtime`` makes the new serial the commit time when that is newer (RFC 1982),
+        else old + 1; ``increment`` always uses old + 1.
+        """
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only")
+        return Transaction(self, serial_policy)
+
+    def reader(self) -> Reader:
+        """A snapshot of the current serial; keep one per process per zone and refresh() it."""
+        self._check_open()
+        return Reader(self._handle)
+
+    def serial(self) -> int:
+        """The last committed serial (0: nothing published yet)."""
+        with self.reader() as snapshot:
+            return snapshot.serial
+
+    def count(self) -> int:
+        """Number of keys in the store."""
+        with self.reader() as snapshot:
+            return snapshot.count()
+
+    def entries(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, packed answer) in key order, from one snapshot (export).
+
+        AXFR needs the serial of the same snapshot: iterate a :class:`Reader` instead.
+        """
+        with self.reader() as snapshot:
+            yield from snapshot.entries()
+
+    def journal_since(self, serial: int) -> list[JournalEntry] | None:
+        """The chain of change-sets from ``serial`` to now, or None if the journal lacks it."""
+        with self.reader() as snapshot:
+            return snapshot.journal_since(serial)
+
+    def close(self) -> None:
+        """Release the environment; readers made from this store stay usable until closed."""
+        if not self._closed:
+            self._closed = True
+            self._handle.release()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"{self.path}: store is closed")
+        self._handle.check_process()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _check_version(path: Path, raw: bytes | None) -> None:
+    if raw != _VERSION:
+        raise StoreError(f"{path}: unsupported store layout version {raw!r}")
+
+
+def _open_reader_env(path: Path, ident: tuple[int, int]) -> _Env | None:
+    """A read-only environment, or None while the writer has not finished creating it."""
+    try:
+        # map_size=0: map as much as the writer declared, so its growth needs no remap.
+        env = lmdb.open(
+            str(path),
+            map_size=0,
+            subdir=True,
+            readonly=True,
+            create=False,
+            lock=True,
+            max_readers=MAX_READERS,
+            max_dbs=_MAX_DBS,
+            max_spare_txns=1,
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, lmdb.Error) as exc:
+        raise StoreError(f"{path}: cannot open for reading: {exc}") from exc
+    try:
+        try:
+            names = env.open_db(b"names", create=False)
+            meta = env.open_db(b"meta", create=False)
+            journal = env.open_db(b"journal", create=False)
+        except lmdb.NotFoundError:
+            env.close()
+            return None  # created, not yet initialised
+        with env.begin() as txn:
+            raw_kind = txn.get(_K_KIND, db=meta)
+            raw_version = txn.get(_K_VERSION, db=meta)
+        if raw_kind is None:
+            env.close()
+            return None
+        _check_version(path, raw_version)
+        kind = _kind_of(path, raw_kind)
+    except lmdb.Error as exc:
+        env.close()
+        raise StoreError(f"{path}: cannot open for reading: {exc}") from exc
+    except StoreError:
+        env.close()
+        raise
+    return _Env(env, names, meta, journal, path, kind, ident, os.getpid())
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+class Transaction:
+    """All changes of one publisher run, committed as one new serial or not at all.
+
+    Puts go straight into an LMDB write transaction (so ``get`` sees them); the net
+    change per key is kept for the journal until it outgrows the journal's byte bound,
+    after which only the fact that something changed is tracked and the commit clears
+    the journal.  A transaction on an empty store is not journaled either.
+    """
+
+    serial_before: int
+
+    def __init__(self, store: ZoneStore, policy: SerialPolicy) -> None:
+        if policy not in ("unixtime", "increment"):
+            raise ValueError(f"unknown serial policy {policy!r}")
+        self._store = store
+        self._handle = store._handle
+        self._policy = policy
+        self._serial_after: int | None = None
+        self._txn: lmdb.Transaction[bytes] | None = None
+
+    def __enter__(self) -> Self:
+        handle = self._handle
+        self._store._check_open()
+        if handle.writing:
+            raise StoreError(f"{handle.path}: a write transaction is already open")
+        try:
+            handle.env.reader_check()  # free slots of readers that died
+            txn = handle.env.begin(write=True, db=handle.names)
+        except lmdb.Error as exc:
+            raise handle.error("cannot begin a write transaction", exc) from exc
+        handle.writing = True
+        self._txn = txn
+        self._get = txn.get
+        self._put = txn.put
+        self._delete = txn.delete
+        meta = handle.meta
+        try:
+            raw_serial = txn.get(_K_SERIAL, db=meta)
+            self.serial_before = _U32.unpack(raw_serial)[0] if raw_serial else 0
+            self._plens: dict[int, dict[int, int]] | None = (
+                {fam: _decode_plens(txn.get(key, db=meta)) for fam, key in _K_PLEN.items()}
+                if handle.kind == "ip"
+                else None
+            )
+            # Nothing to journal when the store starts empty: IXFR from an empty zone is
+            # no smaller than AXFR, and skipping it keeps a first import of millions fast.
+            self._changes: _Changes | None = {} if txn.stat(handle.names)["entries"] else None
+        except lmdb.Error as exc:
+            self._end()
+            raise handle.error("cannot read metadata", exc) from exc
+        self._plens_changed = False
+        self._dirty = False
+        self._bytes = _ENTRY.size
+        self._max_bytes = self._store.max_journal_bytes
+        return self
+
+    def _end(self) -> None:
+        if self._txn is not None:
+            self._txn.abort()
+            self._txn = None
+        self._handle.writing = False
+
+    @property
+    def serial_after(self) -> int:
+        """The serial after the commit: the old one when nothing changed."""
+        if self._serial_after is None:
+            raise StoreError(f"{self._handle.path}: transaction not committed")
+        return self._serial_after
+
+    @property
+    def changed(self) -> bool:
+        """Whether the transaction so far changes the store.
+
+        Exact while the journal tracks net changes; once it no longer does (too big, or
+        an empty store), any effective put or delete counts, even one later undone.
+        """
+        if self._changes is not None:
+            return bool(self._changes)
+        return self._dirty
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value of ``key`` including this transaction's own changes."""
+        try:
+            return self._get(key)
+        except lmdb.Error as exc:
+            raise self._handle.error(f"get {key!r}", exc) from exc
+
+    def put(self, key: bytes, value: bytes) -> None:
+        """Set ``key``; an identical value is no change.  Keys must be 1-511 bytes."""
+        try:
+            old = self._get(key)
+            if old == value:
+                return
+            self._put(key, value)
+        except lmdb.Error as exc:
+            raise self._handle.error(f"put {key!r}", exc) from exc
+        self._dirty = True
+        if old is None and self._plens is not None:
+            self._count(key, 1)
+        changes = self._changes
+        if changes is not None:
+            if key in changes:
+                self._record(key, old, value)
+            else:  # the common case, inlined: a bulk commit is millions of these
+                changes[key] = (old, value)
+                self._bytes += _PER_CHANGE + len(key) + (len(old) if old else 0) + len(value)
+                if self._bytes > self._max_bytes:
+                    self._changes = None
+
+    def delete(self, key: bytes) -> bool:
+        """Remove ``key``; False if it was absent."""
+        try:
+            old = self._get(key)
+            if old is None:
+                return False
+            self._delete(key)
+        except lmdb.Error as exc:
+            raise self._handle.error(f"delete {key!r}", exc) from exc
+        self._dirty = True
+        if self._plens is not None:
+            self._count(key, -1)
+        if self._changes is not None:
+            self._record(key, old, None)
+        return True
+
+    def _count(self, key: bytes, delta: int) -> None:
+        """Keep the per-prefix-length network counts that longest-prefix match probes by."""
+        net = _network_plen(key)
+        if net is not None:
+            assert self._plens is not None
+            counts = self._plens[net[0]]
+            count = counts.get(net[1], 0) + delta
+            if count:
+                counts[net[1]] = count
+            else:
+                del counts[net[1]]
+            self._plens_changed = True
+
+    def _record(self, key: bytes, old: bytes | None, new: bytes | None) -> None:
+        """Keep the net change of ``key`` for the journal, within its byte bound."""
+        changes = self._changes
+        assert changes is not None
+        prev = changes.get(key)
+        if prev is None:
+            first = old
+        else:
+            first = prev[0]
+            self._bytes -= _change_size(key, *prev)
+        if first == new:
+            del changes[key]  # back to what it was before this transaction
+            return
+        changes[key] = (first, new)
+        self._bytes += _change_size(key, first, new)
+        if self._bytes > self._max_bytes:
+            self._changes = None  # too big to journal: drop it now, not at commit
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self._end()
+            return
+        try:
+            self._commit()
+        finally:
+            self._end()
+
+    def _commit(self) -> None:
+        txn = self._txn
+        assert txn is not None
+        handle = self._handle
+        before = self.serial_before
+        if not self.changed:
+            self._serial_after = before
+            return  # _end() aborts: a no-op commit writes nothing, not even "updated"
+        now = int(self._store._clock())
+        after = next_serial(before, now if self._policy == "unixtime" else before)
+        meta = handle.meta
+        try:
+            txn.put(_K_SERIAL, _U32.pack(after), db=meta)
+            txn.put(_K_UPDATED, _U64.pack(max(now, 0)), db=meta)
+            if self._plens is not None and self._plens_changed:
+                for fam, key in _K_PLEN.items():
+                    txn.put(key, _encode_plens(self._plens[fam]), db=meta)
+            self._journal(txn, before, after)
+            txn.commit()
+        except lmdb.MapFullError as exc:
+            raise StoreError(
+                f"{handle.path}: store full (map_size {handle.env.info()['map_size']} bytes); "
+                "reopen with a larger map_size"
+            ) from exc
+        except lmdb.Error as exc:
+            raise handle.error("commit failed", exc) from exc
+        self._txn = None
+        self._serial_after = after
+
+    def _journal(self, txn: lmdb.Transaction[bytes], before: int, after: int) -> None:
+        """Append this change-set and trim to the bounds, or clear it all (a gap)."""
+        handle = self._handle
+        store = self._store
+        index = _decode_jindex(txn.get(_K_JINDEX, db=handle.meta))
+        entry = None
+        if self._changes is not None and (not index or index[-1][1] == before):
+            entry = _encode_entry(before, self._changes)
+        if entry is None or len(entry) > store.max_journal_bytes or store.max_serials < 1:
+            txn.drop(handle.journal, delete=False)
+            index = []
+        else:
+            txn.put(_U32.pack(after), entry, db=handle.journal)
+            index.append((before, after, len(entry)))
+            total = sum(size for _, _, size in index)
+            while len(index) > store.max_serials or total > store.max_journal_bytes:
+                _, old_to, size = index.pop(0)
+                txn.delete(_U32.pack(old_to), db=handle.journal)
+                total -= size
+        txn.put(_K_JINDEX, b"".join(_JINDEX.pack(*item) for item in index), db=handle.meta)
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+class Reader:
+    """A consistent snapshot of the store for the server's hot path.
+
+    ``get`` is the read transaction's own bound ``get`` (no Python frame per lookup), so
+    it is rebound by :meth:`refresh`: look it up on the reader, do not keep it across a
+    refresh.  Keys must be non-empty (LMDB rejects empty keys; the apex is never stored).
+    Use from one thread.  Iterating :meth:`entries` while calling :meth:`refresh` on the
+    same reader is an error: give AXFR its own reader.
+    """
+
+    get: Callable[[bytes], bytes | None]
+    serial: int
+    updated: int
+    plens4: tuple[int, ...]
+    plens6: tuple[int, ...]
+
+    def __init__(self, handle: _Env) -> None:
+        self._handle = handle
+        self._txn: lmdb.Transaction[bytes] | None = None
+        handle.acquire()
+        try:
+            self._switch(self._begin())
+        except BaseException:
+            handle.release()
+            raise
+
+    def _begin(self) -> lmdb.Transaction[bytes]:
+        handle = self._handle
+        try:
+            try:
+                txn = handle.env.begin(db=handle.names)
+            except lmdb.MapResizedError:
+                # The writer enlarged the map.  Remapping moves every page, so it is only
+                # safe with no other snapshot open in this process.
+                if handle.snapshots > (self._txn is not None):
+                    raise
+                if self._txn is not None:
+                    self._txn.abort()
+                    self._txn = None
+                    handle.snapshots -= 1
+                handle.env.set_mapsize(0)
+                txn = handle.env.begin(db=handle.names)
+        except lmdb.Error as exc:
+            raise handle.error("cannot begin a read transaction", exc) from exc
+        handle.snapshots += 1
+        return txn
+
+    def _switch(self, txn: lmdb.Transaction[bytes]) -> None:
+        """Make ``txn`` the snapshot: read its metadata, then drop the old one."""
+        handle = self._handle
+        meta = handle.meta
+        try:
+            raw_serial = txn.get(_K_SERIAL, db=meta)
+            raw_updated = txn.get(_K_UPDATED, db=meta)
+            plens = {fam: _decode_plens(txn.get(key, db=meta)) for fam, key in _K_PLEN.items()}
+            cursor = txn.cursor()
+        except lmdb.Error as exc:
+            txn.abort()
+            handle.snapshots -= 1
+            raise handle.error("cannot read metadata", exc) from exc
+        old = self._txn
+        self._txn = txn
+        self.get = txn.get
+        self._cursor = cursor
+        self.serial = _U32.unpack(raw_serial)[0] if raw_serial else 0
+        self.updated = _U64.unpack(raw_updated)[0] if raw_updated else 0
+        self.plens4 = tuple(sorted(plens[4], reverse=True))
+        self.plens6 = tuple(sorted(plens[6], reverse=True))
+        if old is not None:
+            old.abort()
+            handle.snapshots -= 1
+
+    def _live(self) -> lmdb.Transaction[bytes]:
+        if self._txn is None:
+            raise StoreError(f"{self._handle.path}: reader is closed")
+        return self._txn
+
+    def refresh(self) -> bool:
+        """Move to the newest commit if there is one; True if the snapshot changed.
+
+        The check is one read of LMDB's meta page, cheap enough for a timer.  On failure
+        the old snapshot stays in place.
+        """
+        txn = self._live()
+        handle = self._handle
+        handle.check_process()
+        try:
+            if handle.env.info()["last_txnid"] == txn.id():
+                return False
+        except lmdb.Error as exc:
+            raise handle.error("cannot check for new commits", exc) from exc
+        self._switch(self._begin())
+        return True
+
+    def has_prefix(self, prefix: bytes) -> bool:
+        """Whether any key starts with ``prefix`` (an empty non-terminal test, RFC 8020)."""
+        cursor = self._cursor
+        return cursor.set_range(prefix) and cursor.key().startswith(prefix)
+
+    def has_range(self, lo: bytes, hi: bytes) -> bool:
+        """Whether any key ``k`` has ``lo <= k < hi``."""
+        cursor = self._cursor
+        return lo < hi and cursor.set_range(lo) and cursor.key() < hi
+
+    def count(self) -> int:
+        """Number of keys in this snapshot."""
+        txn = self._live()
+        try:
+            return txn.stat(self._handle.names)["entries"]
+        except lmdb.Error as exc:
+            raise self._handle.error("cannot count keys", exc) from exc
+
+    def entries(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, packed answer) of this snapshot in key order."""
+        txn = self._live()
+        try:
+            with txn.cursor() as cursor:
+                yield from cursor
+        except lmdb.Error as exc:
+            raise self._handle.error("scan failed", exc) from exc
+
+    def journal_since(self, serial: int) -> list[JournalEntry] | None:
+        """Change-sets from ``serial`` up to this snapshot's serial, oldest first.
+
+        ``[]`` when ``serial`` is current; None when the journal does not reach back to
+        ``serial`` (or never had it): the caller sends a full transfer instead.
+        """
+        if serial == self.serial:
+            return []
+        txn = self._live()
+        handle = self._handle
+        try:
+            index = _decode_jindex(txn.get(_K_JINDEX, db=handle.meta))
+            start = next((i for i, item in enumerate(index) if item[0] == serial), None)
+            if start is None or index[-1][1] != self.serial:
+                return None
+            chain = index[start:]
+            entries = []
+            expected = serial
+            for from_serial, to_serial, _ in chain:
+                raw = txn.get(_U32.pack(to_serial), db=handle.journal)
+                if from_serial != expected or raw is None:
+                    return None
+                entry = _decode_entry(to_serial, raw)
+                if entry.from_serial != from_serial:
+                    raise StoreError(f"{handle.path}: journal index disagrees at {to_serial}")
+                entries.append(entry)
+                expected = to_serial
+        except lmdb.Error as exc:
+            raise handle.error("cannot read the journal", exc) from exc
+        return entries
+
+    def close(self) -> None:
+        """End the snapshot and release the environment."""
+        if self._txn is not None:
+            self._txn.abort()
+            self._txn = None
+            self._handle.snapshots -= 1
+            self._handle.release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
