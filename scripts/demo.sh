@@ -15,7 +15,9 @@ if [ -f var/zoned.pid ] && kill -0 "$(cat var/zoned.pid)" 2>/dev/null; then
     kill "$(cat var/zoned.pid)"
     sleep 0.5
 fi
-.venv/bin/zoned -c zones --listen 127.0.0.1 --port "$port" --log-file var/zoned.log &
+# Detached from this shell (its own session, no inherited output), so it outlives the script.
+setsid .venv/bin/zoned -c zones --listen 127.0.0.1 --port "$port" --log-file var/zoned.log \
+    </dev/null >/dev/null 2>&1 &
 echo $! > var/zoned.pid
 for _ in $(seq 100); do
     dig @127.0.0.1 -p "$port" +short +time=1 +tries=1 2.0.0.127.bl.example.net A 2>/dev/null \
