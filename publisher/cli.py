@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from publisher.records import RecordError, all_entries, read_jsonl
+from client import names
+from publisher.records import RecordError, load_entries
 from zoned.config import ConfigError, ZoneConfig, load_zones
 from zoned.store import StoreError, ZoneStore
 
@@ -26,9 +27,7 @@ def store_kind(config: ZoneConfig) -> str:
 
 def cmd_import(args: argparse.Namespace) -> int:
     config = _zone(args.config, args.zone)
-    entries: dict[bytes, bytes] = {}
-    for path in args.files:
-        entries.update(all_entries(config, read_jsonl(path)))
+    entries = load_entries(config, args.files)
     store = ZoneStore.create_or_open(config.store, store_kind(config))  # type: ignore[arg-type]
     try:
         stale = [key for key, _ in store.entries() if key not in entries] if args.replace else []
@@ -53,6 +52,21 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_names(args: argparse.Namespace) -> int:
+    """Print the names a token is published under, ready for ``dig``."""
+    config = _zone(args.config, args.zone)
+    if config.scheme.kind == "ip":
+        network = names.parse_network(args.token)
+        if network.num_addresses != 1:
+            raise SystemExit(f"zonepub: {args.token} is a network: query any address inside it")
+        owners: tuple[str, ...] = (names.reverse_ip(network.network_address),)
+    else:
+        owners = names.owner_names(config.scheme, args.token)
+    for owner in owners:
+        print(f"{owner}.{config.origin}")
+    return 0
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="zonepub", description=__doc__)
     parser.add_argument("-c", "--config", type=Path, default=Path("zones"),
@@ -64,6 +78,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      help="delete every published token that the files do not list")
     imp.add_argument("files", nargs="+", type=Path, help='JSON lines: {"token": ..., "n": ...}')
     imp.set_defaults(func=cmd_import)
+    show = commands.add_parser("names", help="print the owner names of a token under a zone")
+    show.add_argument("--zone", required=True, help="the zone")
+    show.add_argument("token", help="an IP address, a name or any token, by the zone's scheme")
+    show.set_defaults(func=cmd_names)
     return parser.parse_args(argv)
 
 
@@ -71,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, RecordError, StoreError, OSError) as exc:
+    except (ConfigError, RecordError, StoreError, OSError, names.OwnerNameError) as exc:
         print(f"zonepub: {exc}", file=sys.stderr)
         return 1
 

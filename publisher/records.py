@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +39,8 @@ class TokenRecord:
     code: ipaddress.IPv4Address | None = None
 
 
-def read_jsonl(path: Path) -> Iterator[TokenRecord]:
-    """Parse a JSON-lines file; raises RecordError listing every bad line."""
-    problems: list[str] = []
+def read_jsonl(path: Path, problems: list[str]) -> list[TokenRecord]:
+    """Parse a JSON-lines file; bad lines are appended to ``problems`` as ``file:line: why``."""
     records: list[TokenRecord] = []
     with path.open(encoding="utf-8") as stream:
         for lineno, line in enumerate(stream, 1):
@@ -52,9 +51,7 @@ def read_jsonl(path: Path) -> Iterator[TokenRecord]:
                 records.append(parse_record(json.loads(line), where))
             except (ValueError, RecordError) as exc:
                 problems.append(f"{where}: {exc}")
-    if problems:
-        raise RecordError("\n".join(problems))
-    yield from records
+    return records
 
 
 def parse_record(obj: object, where: str) -> TokenRecord:
@@ -100,15 +97,16 @@ def entries(config: ZoneConfig, record: TokenRecord) -> list[tuple[bytes, bytes]
         raise RecordError(f"{record.source}: token {record.token!r}: {exc}") from exc
 
 
-def all_entries(config: ZoneConfig, records: Iterable[TokenRecord]) -> dict[bytes, bytes]:
-    """Entries of every record; raises RecordError listing every record that cannot be used."""
+def load_entries(config: ZoneConfig, paths: Iterable[Path]) -> dict[bytes, bytes]:
+    """Entries of every record in the files; raises RecordError listing every bad line."""
     result: dict[bytes, bytes] = {}
     problems: list[str] = []
-    for record in records:
-        try:
-            result.update(entries(config, record))
-        except RecordError as exc:
-            problems.append(str(exc))
+    for path in paths:
+        for record in read_jsonl(path, problems):
+            try:
+                result.update(entries(config, record))
+            except RecordError as exc:
+                problems.append(str(exc))
     if problems:
         raise RecordError("\n".join(problems))
     return result

@@ -36,7 +36,8 @@ log var/zoned.log).  Try:
   dig @127.0.0.1 -p $port 9.9.9.9.bl.example.net A         # not listed: NXDOMAIN with SOA
   dig @127.0.0.1 -p $port 2.0.0.127.bl.example.net A       # RFC 5782 test entry
   dig @127.0.0.1 -p $port mail.spammer.example.dom.example.net A   # graded code 127.0.1.N
-  dig @127.0.0.1 -p $port \$(.venv/bin/python -c 'from client.hashing import hash_token; from client.names import HashScheme; print(hash_token(b"1.2.0.192", HashScheme("blake2", "base32", 32)))').hash.example.net TXT
+  .venv/bin/zonepub names --zone hash.example.net 192.0.2.1          # its hashed names
+  dig @127.0.0.1 -p $port \$(.venv/bin/zonepub names --zone hash.example.net 192.0.2.1 | head -1) TXT
 
 Stop it with: kill \$(cat var/zoned.pid)
 EOT
