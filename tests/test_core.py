@@ -121,8 +121,10 @@ def test_nodata_for_a_type_the_name_lacks(responder: Responder) -> None:
     assert soa_in_authority(reply, IP)
 
 
-@pytest.mark.parametrize("qname", ["0.0.127", "0.127", "127", "2.0.192", "100.51.198"])
+@pytest.mark.parametrize("qname", ["0.0.127", "0.127", "127", "2.0.192", "100.51.198",
+                                   "1.0.0.2", "2", "8.b.d.0.1.0.0.2"])
 def test_empty_non_terminals_are_nodata(responder: Responder, qname: str) -> None:
+    """IPv4 and IPv6 prefixes above listed entries; ``1.0.0.2`` reads both ways (2001::/16)."""
     reply = ask(responder, f"{qname}.{IP}", "A")
     assert reply.rcode() == dns.rcode.NOERROR, qname
     assert not reply.answer and soa_in_authority(reply, IP)

@@ -8,27 +8,34 @@ fast and the full reply builders both render.  Nothing here touches the wire.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from zoned.packed import find_rrset, first_rrset
 from zoned.wire import NOERROR, NXDOMAIN, REFUSED, T_ANY, T_CNAME, T_SOA
 from zoned.zone import Found, ServedZone
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What to answer: rcode, answer RRs (owned by the question name), negative SOA."""
+class Outcome(NamedTuple):
+    """What to answer: rcode, answer RRs (owned by the question name), negative SOA.
+
+    A tuple because one is made per query on the hot path; negative outcomes are
+    made once per zone (:func:`negative`) and reused.
+    """
 
     rcode: int
-    zone: ServedZone | None = None
-    answer_type: int = 0  # the rtype of the answer RRs; 0 when there are none
-    answer_count: int = 0
-    answer: bytes = b""
-    negative: bool = False  # the zone's SOA goes in the authority section (RFC 2308)
-    below: int = 0  # how many labels of the question name lie below the apex
+    zone: ServedZone | None
+    answer_type: int  # the rtype of the answer RRs; 0 when there are none
+    answer_count: int
+    answer: bytes
+    negative: bool  # the zone's SOA goes in the authority section (RFC 2308)
 
 
-REFUSED_OUTCOME = Outcome(REFUSED)
+REFUSED_OUTCOME = Outcome(REFUSED, None, 0, 0, b"", False)
+
+
+def negative(zone: ServedZone, rcode: int) -> Outcome:
+    """NXDOMAIN or NODATA from ``zone``: no answer, the SOA in authority."""
+    return Outcome(rcode, zone, 0, 0, b"", True)
 
 
 class Authority:
@@ -37,6 +44,8 @@ class Authority:
     def __init__(self, zones: Iterable[ServedZone]) -> None:
         self.zones: dict[tuple[bytes, ...], ServedZone] = {z.labels: z for z in zones}
         self.depths = tuple(sorted({len(labels) for labels in self.zones}, reverse=True))
+        self._nxdomain = {z.labels: negative(z, NXDOMAIN) for z in self.zones.values()}
+        self._nodata = {z.labels: negative(z, NOERROR) for z in self.zones.values()}
 
     def refresh(self) -> bool:
         """Pick up new store serials; True if any zone changed."""
@@ -62,33 +71,33 @@ class Authority:
             # Not authoritative and no recursion: REFUSED (RFC 1035 4.1.1, RFC 8906 3.1.5).
             return REFUSED_OUTCOME
         zone, below = found
+        nodata = self._nodata[zone.labels]
         if below == 0:
-            rrsets = zone.apex
             if qtype == T_ANY:
                 # Minimal ANY (RFC 8482 4.1): one RRset; the SOA always exists at the apex.
                 qtype = T_SOA
-            group = rrsets.get(qtype)
+            group = zone.apex.get(qtype)
             if group is None:
-                return Outcome(NOERROR, zone, negative=True, below=below)
-            return Outcome(NOERROR, zone, qtype, group[0], group[1], below=below)
+                return nodata
+            return Outcome(NOERROR, zone, qtype, group[0], group[1], False)
         result = zone.find(labels[:below])
-        if isinstance(result, Found):
+        if type(result) is not bytes:
             if result is Found.EMPTY:
                 # An empty non-terminal exists: NODATA, not NXDOMAIN (RFC 8020 2).
-                return Outcome(NOERROR, zone, negative=True, below=below)
-            return Outcome(NXDOMAIN, zone, negative=True, below=below)
+                return nodata
+            return self._nxdomain[zone.labels]
         if qtype == T_ANY:
             first = first_rrset(result)
             if first is None:
-                return Outcome(NOERROR, zone, negative=True, below=below)
-            return Outcome(NOERROR, zone, first[0], first[1], first[2], below=below)
+                return nodata
+            return Outcome(NOERROR, zone, first[0], first[1], first[2], False)
         hit = find_rrset(result, qtype)
-        if hit is None and qtype != T_CNAME:
+        if hit is not None:
+            return Outcome(NOERROR, zone, qtype, hit[0], hit[1], False)
+        if qtype != T_CNAME:
             # An alias answers every type with its CNAME; resolvers follow it (RFC 1034 4.3.2).
             cname = find_rrset(result, T_CNAME)
             if cname is not None:
-                return Outcome(NOERROR, zone, T_CNAME, cname[0], cname[1], below=below)
-        if hit is None:
-            # The name exists without this type: NODATA with the SOA (RFC 2308 2.2).
-            return Outcome(NOERROR, zone, negative=True, below=below)
-        return Outcome(NOERROR, zone, qtype, hit[0], hit[1], below=below)
+                return Outcome(NOERROR, zone, T_CNAME, cname[0], cname[1], False)
+        # The name exists without this type: NODATA with the SOA (RFC 2308 2.2).
+        return nodata

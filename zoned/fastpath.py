@@ -10,7 +10,7 @@ runs a large generated query set through both to prove it.
 
 from __future__ import annotations
 
-from zoned.authority import Authority, Outcome
+from zoned.authority import Authority
 from zoned.wire import (
     AA,
     CD,
@@ -67,7 +67,7 @@ class FastPath:
 
     def __init__(self, authority: Authority) -> None:
         self.authority = authority
-        self._soa_cache: dict[tuple[int, int, int], bytes] = {}
+        self._soa_cache: dict[tuple[int, int], bytes] = {}
 
     def clear(self) -> None:
         """Forget cached SOA bytes (their serial changed)."""
@@ -84,18 +84,17 @@ class FastPath:
         # The question name: plain labels only, lowercased in one go (length bytes are
         # all below 64, so lower() leaves them alone).
         pos = 12
-        lowered = data[12 : min(n, 12 + 255)].lower()
-        labels = []
-        while True:
-            if pos >= n:
-                return None
-            length = data[pos]
-            if length == 0:
-                break
-            if length > 63:
-                return None
-            labels.append(lowered[pos - 11 : pos - 11 + length])
-            pos += length + 1
+        lowered = data[12:267].lower()
+        labels: list[bytes] = []
+        append = labels.append
+        try:
+            while length := data[pos]:
+                if length > 63:
+                    return None  # a compression pointer or a reserved label type
+                append(lowered[pos - 11 : pos - 11 + length])
+                pos += length + 1
+        except IndexError:
+            return None  # the name runs past the end
         qend = pos + 5
         if qend > n or pos - 12 > 254:
             return None
@@ -121,23 +120,24 @@ class FastPath:
             opt = b""
             limit = MAX_TCP if tcp else MIN_UDP
 
-        outcome = self.authority.resolve(tuple(labels), qtype)
-        if outcome.answer_type not in _SPLICEABLE:
+        rcode, zone, answer_type, count, answer, negative = self.authority.resolve(
+            tuple(labels), qtype
+        )
+        if answer_type not in _SPLICEABLE:
             return None
-        zone = outcome.zone
-        rflags = QR | (flags & (RD | CD)) | outcome.rcode
+        rflags = QR | (flags & (RD | CD)) | rcode
         authority = b""
         nscount = 0
         if zone is not None:
             rflags |= AA
-            if outcome.negative:
-                authority = self._negative_soa(zone, data, labels, outcome)
+            if negative:
+                authority = self._negative_soa(zone, data, pos - zone.wire_length)
                 nscount = 1
         question = data[12:qend]
         reply = b"".join((
-            HEADER.pack(ident, rflags, 1, outcome.answer_count, nscount, 1 if opt else 0),
+            HEADER.pack(ident, rflags, 1, count, nscount, 1 if opt else 0),
             question,
-            outcome.answer,
+            answer,
             authority,
             opt,
         ))
@@ -146,13 +146,9 @@ class FastPath:
             reply = HEADER.pack(ident, rflags | TC, 1, 0, 0, 1 if opt else 0) + question + opt
         return reply
 
-    def _negative_soa(
-        self, zone: ServedZone, data: bytes, labels: list[bytes], outcome: Outcome
-    ) -> bytes:
+    def _negative_soa(self, zone: ServedZone, data: bytes, apex_offset: int) -> bytes:
         """The authority-section SOA, compressed against this question as dnspython would."""
-        below = outcome.below
-        apex_offset = 12 + sum(len(label) + 1 for label in labels[:below])
-        key = (id(zone), zone.serial, apex_offset)
+        key = (id(zone), apex_offset)
         if not zone.soa_names_in_zone:
             cached = self._soa_cache.get(key)
             if cached is not None:

@@ -37,14 +37,24 @@ def net_key(network: IPNetwork) -> bytes:
     return family + network.network_address.packed + bytes([network.prefixlen])
 
 
+_LENGTH = [bytes([n]) for n in range(129)]
+_ZEROS = [bytes(n) for n in range(17)]
+
+
 def net_key_from(address: bytes, prefixlen: int) -> bytes:
-    """Key for packed ``address`` masked to ``prefixlen`` bits; the server's hot-path form."""
-    family = V4 if len(address) == 4 else V6
-    if prefixlen < len(address) * 8:
-        value = int.from_bytes(address, "big")
-        shift = len(address) * 8 - prefixlen
-        address = ((value >> shift) << shift).to_bytes(len(address), "big")
-    return family + address + bytes([prefixlen])
+    """Key for packed ``address`` masked to ``prefixlen`` bits; the server's hot-path form.
+
+    Octet-aligned prefixes (/32, /24, /64...), by far the most common, are sliced
+    rather than computed.
+    """
+    size = len(address)
+    family = V4 if size == 4 else V6
+    whole, bits = divmod(prefixlen, 8)
+    if not bits:
+        return family + address[:whole] + _ZEROS[size - whole] + _LENGTH[prefixlen]
+    value = int.from_bytes(address, "big")
+    shift = size * 8 - prefixlen
+    return family + ((value >> shift) << shift).to_bytes(size, "big") + _LENGTH[prefixlen]
 
 
 def key_network(key: bytes) -> IPNetwork:

@@ -41,6 +41,9 @@ class NetTable:
     answers: dict[bytes, bytes]
     plens4: tuple[int, ...]
     plens6: tuple[int, ...]
+    # First address bytes of every entry (None when a prefix shorter than 8 bits makes
+    # the filter useless): most queries are decided by one set lookup.
+    heads: frozenset[int] | None
 
     @classmethod
     def build(cls, entries: Iterable[tuple[keys.IPNetwork, bytes]]) -> NetTable:
@@ -48,13 +51,18 @@ class NetTable:
         lengths = {4: set(), 6: set()}  # type: dict[int, set[int]]
         for key in answers:
             lengths[4 if key[:1] == keys.V4 else 6].add(key[-1])
+        short = any(key[-1] < 8 for key in answers)
+        heads = None if short else frozenset(key[1] for key in answers)
         return cls(
             answers,
             tuple(sorted(lengths[4], reverse=True)),
             tuple(sorted(lengths[6], reverse=True)),
+            heads,
         )
 
     def match(self, address: bytes) -> bytes | None:
+        if self.heads is not None and address[0] not in self.heads:
+            return None
         plens = self.plens4 if len(address) == 4 else self.plens6
         for plen in plens:
             value = self.answers.get(keys.net_key_from(address, plen))
@@ -92,10 +100,12 @@ class ServedZone:
         self.config = config
         self.origin = config.origin
         self.labels = tuple(label.lower() for label in name_labels(config.origin))
+        self.wire_length = sum(len(label) + 1 for label in self.labels)  # without the root
         self.is_ip = config.scheme.kind == "ip"
         self.pool = pool
         self.reader = pool.get(config)
         self.statics: dict[bytes, bytes] = {}
+        self.static_heads: set[bytes] = set()  # leftmost labels of static names
         self.static_ents: set[bytes] = set()
         self.blocked_names: set[bytes] = set()
         self._compile()
@@ -149,6 +159,7 @@ class ServedZone:
         labels = tuple(label.lower() for label in name_labels(name))
         key = keys.name_key(labels)
         self.statics[key] = self.statics.get(key, b"") + packed
+        self.static_heads.add(labels[0])
         for i in range(1, len(labels)):
             self.static_ents.add(keys.name_key(labels[i:]))
 
@@ -190,39 +201,49 @@ class ServedZone:
     # -- lookup ------------------------------------------------------------------
     def find(self, rel: tuple[bytes, ...]) -> bytes | Found:
         """The packed answer at ``rel`` (labels below the apex, lowercase), or how it is absent."""
-        key = keys.name_key(rel)
-        static = self.statics.get(key)
-        if static is not None:
-            return static
+        if rel[0] in self.static_heads:
+            static = self.statics.get(keys.name_key(rel))
+            if static is not None:
+                return static
         if self.is_ip:
-            parsed = _parse_reversed(rel)
-            if parsed is not None:
-                return self._find_ip(*parsed)
-        elif key in self.blocked_names:
-            return Found.BLOCKED
-        elif self.reader is not None:
-            value = self.reader.get(key)
-            if value is not None:
-                return value
-            if self.reader.has_prefix(key + b"."):
-                return Found.EMPTY
+            # A name may read as IPv4 and as an IPv6 prefix at once (``1.2``): it exists
+            # if it exists either way.
+            v4 = _parse_v4(rel)
+            result = self._find_ip(*v4) if v4 is not None else Found.NOTHING
+            if result is Found.NOTHING:
+                v6 = _parse_v6(rel)
+                if v6 is not None:
+                    result = self._find_ip(*v6)
+            if result is not Found.NOTHING or v4 is not None:
+                return result
+        key = keys.name_key(rel)
+        if not self.is_ip:
+            if key in self.blocked_names:
+                return Found.BLOCKED
+            if self.reader is not None:
+                value = self.reader.get(key)
+                if value is not None:
+                    return value
+                if self.reader.has_prefix(key + b"."):
+                    return Found.EMPTY
         if key in self.static_ents:
             return Found.EMPTY
         return Found.NOTHING
 
     def _find_ip(self, address: bytes, known_bits: int) -> bytes | Found:
-        full = known_bits == len(address) * 8
-        if full:
+        """Longest-prefix match for a full address; the empty non-terminal test for a prefix."""
+        if known_bits == len(address) * 8:
             if self.blocked_nets.answers and self.blocked_nets.match(address) is not None:
                 return Found.BLOCKED
             value = self.nets.match(address)
             if value is not None:
                 return value
-            if self.reader is not None:
-                plens = self.reader.plens4 if len(address) == 4 else self.reader.plens6
-                get = self.reader.get
-                for plen in plens:
-                    value = get(keys.net_key_from(address, plen))
+            reader = self.reader
+            if reader is not None:
+                get = reader.get
+                key_from = keys.net_key_from
+                for plen in reader.plens4 if len(address) == 4 else reader.plens6:
+                    value = get(key_from(address, plen))
                     if value is not None:
                         return value
             return Found.NOTHING
@@ -244,27 +265,32 @@ _DECIMAL = {str(i).encode(): i for i in range(256)}
 _NIBBLE = {c.encode(): int(c, 16) for c in "0123456789abcdef"}
 
 
-def _parse_reversed(rel: tuple[bytes, ...]) -> tuple[bytes, int] | None:
-    """(address padded with zeros, known bits) from RFC 5782 labels, or None if not an IP form.
-
-    Up to four canonical decimal labels are IPv4; up to 32 single hex digits are IPv6.
-    A name that reads both ways (``1.2.zone``) is taken as IPv4: RFC 5782 zones are
-    mostly IPv4, and a full IPv6 name has 32 labels, which no IPv4 name has.
-    """
+def _parse_v4(rel: tuple[bytes, ...]) -> tuple[bytes, int] | None:
+    """(address padded with zeros, known bits) from up to four canonical decimal labels."""
     n = len(rel)
-    if 0 < n <= 4:
-        octets = [_DECIMAL.get(label) for label in reversed(rel)]
-        if None not in octets:
-            return bytes(octets) + bytes(4 - n), 8 * n  # type: ignore[arg-type]
-    if 0 < n <= 32:
-        nibbles = [_NIBBLE.get(label) for label in reversed(rel)]
-        if None not in nibbles:
-            value = 0
-            for nib in nibbles:
-                value = value << 4 | nib  # type: ignore[operator]
-            value <<= 4 * (32 - n)
-            return value.to_bytes(16, "big"), 4 * n
+    try:
+        if n == 4:  # the common case, unrolled
+            octets = (_DECIMAL[rel[3]], _DECIMAL[rel[2]], _DECIMAL[rel[1]], _DECIMAL[rel[0]])
+            return bytes(octets), 32
+        if 0 < n < 4:
+            return bytes(_DECIMAL[label] for label in reversed(rel)) + bytes(4 - n), 8 * n
+    except KeyError:
+        pass
     return None
+
+
+def _parse_v6(rel: tuple[bytes, ...]) -> tuple[bytes, int] | None:
+    """(address padded with zeros, known bits) from up to 32 single hex-digit labels."""
+    n = len(rel)
+    if not 0 < n <= 32:
+        return None
+    value = 0
+    try:
+        for label in reversed(rel):
+            value = value << 4 | _NIBBLE[label]
+    except KeyError:
+        return None
+    return (value << 4 * (32 - n)).to_bytes(16, "big"), 4 * n
 
 
 class ReaderPool:
