@@ -10,12 +10,8 @@ One environment directory per zone holds three named databases::
              b"serial"               -> u32 BE; 0 until the first commit (RFC 1982: zoned.serial)
              b"updated"              -> u64 BE unix time of the last commit
              b"plen4", b"plen6"      -> (u8 prefix length, u32 networks)* ascending; ip stores
-             b"jindex"               -> (u32 from, u32 to, u64 bytes)* of the journal, oldest first
-    journal  u32 BE serial           -> the change-set that made that serial, columnar:
-                                        u32 previous serial, u32 count n, n u8 flags
-                                        (1: has old, 2: has new), n u16 key lengths, n u32
-                                        old lengths, n u32 new lengths, then the keys, the
-                                        old values and the new values, each concatenated
+             b"jindex"               -> the journal's index (zoned.journal), oldest first
+    journal  u32 BE serial           -> the change-set that made that serial (zoned.journal)
 
 The journal is ordered by ``jindex``, not by key, because serials wrap.  It is a gapless
 chain ending at the current serial, or empty: IXFR either has every step or falls back
@@ -45,14 +41,28 @@ from __future__ import annotations
 import os
 import struct
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, NamedTuple, Self
+from typing import Literal, Self
 
 import lmdb
 
+from zoned.journal import (
+    HEADER_SIZE,
+    PER_CHANGE,
+    Changes,
+    JournalError,
+    change_size,
+    decode_entry,
+    decode_index,
+    encode_entry,
+    encode_index,
+)
+from zoned.journal import Change as Change  # re-exported: Reader.journal_since's values
+from zoned.journal import JournalEntry as JournalEntry  # re-exported
 from zoned.keys import V4, V6
 from zoned.serial import next_serial
 
@@ -82,38 +92,28 @@ _V6 = V6[0]
 _U32 = struct.Struct("!I")
 _U64 = struct.Struct("!Q")
 _PLEN = struct.Struct("!BI")
-_JINDEX = struct.Struct("!IIQ")
-_ENTRY = struct.Struct("!II")
-_OLD = 1
-_NEW = 2
-_PER_CHANGE = 1 + 2 + 4 + 4  # flags, key length, old and new value lengths
-
-# A transaction's net changes: key -> (value before the transaction, value now).
-_Changes = dict[bytes, tuple[bytes | None, bytes | None]]
 
 
 class StoreError(Exception):
     """The zone store cannot be opened, read or written."""
 
 
-class Change(NamedTuple):
-    """One key's change in a serial: ``old`` None for an addition, ``new`` None for a removal.
+class _Closing(ABC):
+    """A context manager that closes on exit."""
 
-    A named tuple: IXFR decodes millions of these, and tuples build several times faster.
-    """
+    @abstractmethod
+    def close(self) -> None: ...
 
-    key: bytes
-    old: bytes | None
-    new: bytes | None
+    def __enter__(self) -> Self:
+        return self
 
-
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
-    """The changes that turned ``from_serial`` into ``to_serial``: one IXFR difference sequence."""
-
-    from_serial: int
-    to_serial: int
-    changes: tuple[Change, ...]
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def _network_plen(key: bytes) -> tuple[int, int] | None:
@@ -133,72 +133,6 @@ def _decode_plens(raw: bytes | None) -> dict[int, int]:
 
 def _encode_plens(counts: dict[int, int]) -> bytes:
     return b"".join(_PLEN.pack(plen, counts[plen]) for plen in sorted(counts))
-
-
-def _decode_jindex(raw: bytes | None) -> list[tuple[int, int, int]]:
-    return list(_JINDEX.iter_unpack(raw)) if raw else []
-
-
-def _change_size(key: bytes, old: bytes | None, new: bytes | None) -> int:
-    """Bytes one change takes in a journal entry (see the module docstring)."""
-    return _PER_CHANGE + len(key) + (len(old) if old else 0) + (len(new) if new else 0)
-
-
-def _encode_entry(from_serial: int, changes: _Changes) -> bytes:
-    """Columnar, so a million changes encode in C loops rather than per-change Python."""
-    count = len(changes)
-    keys = list(changes)
-    olds = [old for old, _ in changes.values()]
-    news = [new for _, new in changes.values()]
-    flags = bytes(
-        [(old is not None) * _OLD | (new is not None) * _NEW for old, new in changes.values()]
-    )
-    return b"".join(
-        (
-            _ENTRY.pack(from_serial, count),
-            flags,
-            struct.pack(f"!{count}H", *map(len, keys)),
-            struct.pack(f"!{count}I", *[len(v) if v else 0 for v in olds]),
-            struct.pack(f"!{count}I", *[len(v) if v else 0 for v in news]),
-            b"".join(keys),
-            b"".join(v for v in olds if v),
-            b"".join(v for v in news if v),
-        )
-    )
-
-
-def _decode_entry(to_serial: int, raw: bytes) -> JournalEntry:
-    try:
-        from_serial, count = _ENTRY.unpack_from(raw, 0)
-        pos = _ENTRY.size
-        flags = raw[pos : pos + count]
-        pos += count
-        klens = struct.unpack_from(f"!{count}H", raw, pos)
-        pos += 2 * count
-        olens = struct.unpack_from(f"!{count}I", raw, pos)
-        pos += 4 * count
-        nlens = struct.unpack_from(f"!{count}I", raw, pos)
-        pos += 4 * count
-    except struct.error as exc:
-        raise StoreError(f"journal entry for serial {to_serial} is truncated") from exc
-    kpos = pos
-    opos = kpos + sum(klens)
-    npos = opos + sum(olens)
-    if len(flags) != count or npos + sum(nlens) != len(raw):
-        raise StoreError(f"journal entry for serial {to_serial} has the wrong length")
-    changes = []
-    for flag, klen, olen, nlen in zip(flags, klens, olens, nlens, strict=True):
-        key = raw[kpos : kpos + klen]
-        kpos += klen
-        old = new = None
-        if flag & _OLD:
-            old = raw[opos : opos + olen]
-            opos += olen
-        if flag & _NEW:
-            new = raw[npos : npos + nlen]
-            npos += nlen
-        changes.append(Change(key, old, new))
-    return JournalEntry(from_serial, to_serial, tuple(changes))
 
 
 # -- environments ----------------------------------------------------------------------
@@ -277,7 +211,7 @@ def _kind_of(path: Path, raw: bytes | None) -> Kind:
 # -- the store -----------------------------------------------------------------------------
 
 
-class ZoneStore:
+class ZoneStore(_Closing):
     """One zone's store: a writer (the publisher) or a read-only view (zoned)."""
 
     def __init__(
@@ -446,17 +380,6 @@ class ZoneStore:
             raise StoreError(f"{self.path}: store is closed")
         self._handle.check_process()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def _check_version(path: Path, raw: bytes | None) -> None:
     if raw != _VERSION:
@@ -556,13 +479,13 @@ class Transaction:
             )
             # Nothing to journal when the store starts empty: IXFR from an empty zone is
             # no smaller than AXFR, and skipping it keeps a first import of millions fast.
-            self._changes: _Changes | None = {} if txn.stat(handle.names)["entries"] else None
+            self._changes: Changes | None = {} if txn.stat(handle.names)["entries"] else None
         except lmdb.Error as exc:
             self._end()
             raise handle.error("cannot read metadata", exc) from exc
         self._plens_changed = False
         self._dirty = False
-        self._bytes = _ENTRY.size
+        self._bytes = HEADER_SIZE
         self._max_bytes = self._store.max_journal_bytes
         return self
 
@@ -615,7 +538,7 @@ class Transaction:
                 self._record(key, old, value)
             else:  # the common case, inlined: a bulk commit is millions of these
                 changes[key] = (old, value)
-                self._bytes += _PER_CHANGE + len(key) + (len(old) if old else 0) + len(value)
+                self._bytes += PER_CHANGE + len(key) + (len(old) if old else 0) + len(value)
                 if self._bytes > self._max_bytes:
                     self._changes = None
 
@@ -657,12 +580,12 @@ class Transaction:
             first = old
         else:
             first = prev[0]
-            self._bytes -= _change_size(key, *prev)
+            self._bytes -= change_size(key, *prev)
         if first == new:
             del changes[key]  # back to what it was before this transaction
             return
         changes[key] = (first, new)
-        self._bytes += _change_size(key, first, new)
+        self._bytes += change_size(key, first, new)
         if self._bytes > self._max_bytes:
             self._changes = None  # too big to journal: drop it now, not at commit
 
@@ -713,10 +636,10 @@ class Transaction:
         """Append this change-set and trim to the bounds, or clear it all (a gap)."""
         handle = self._handle
         store = self._store
-        index = _decode_jindex(txn.get(_K_JINDEX, db=handle.meta))
+        index = decode_index(txn.get(_K_JINDEX, db=handle.meta))
         entry = None
         if self._changes is not None and (not index or index[-1][1] == before):
-            entry = _encode_entry(before, self._changes)
+            entry = encode_entry(before, self._changes)
         if entry is None or len(entry) > store.max_journal_bytes or store.max_serials < 1:
             txn.drop(handle.journal, delete=False)
             index = []
@@ -728,13 +651,13 @@ class Transaction:
                 _, old_to, size = index.pop(0)
                 txn.delete(_U32.pack(old_to), db=handle.journal)
                 total -= size
-        txn.put(_K_JINDEX, b"".join(_JINDEX.pack(*item) for item in index), db=handle.meta)
+        txn.put(_K_JINDEX, encode_index(index), db=handle.meta)
 
 
 # -- reading --------------------------------------------------------------------------------
 
 
-class Reader:
+class Reader(_Closing):
     """A consistent snapshot of the store for the server's hot path.
 
     ``get`` is the read transaction's own bound ``get`` (no Python frame per lookup), so
@@ -866,7 +789,7 @@ class Reader:
         txn = self._live()
         handle = self._handle
         try:
-            index = _decode_jindex(txn.get(_K_JINDEX, db=handle.meta))
+            index = decode_index(txn.get(_K_JINDEX, db=handle.meta))
             start = next((i for i, item in enumerate(index) if item[0] == serial), None)
             if start is None or index[-1][1] != self.serial:
                 return None
@@ -877,7 +800,10 @@ class Reader:
                 raw = txn.get(_U32.pack(to_serial), db=handle.journal)
                 if from_serial != expected or raw is None:
                     return None
-                entry = _decode_entry(to_serial, raw)
+                try:
+                    entry = decode_entry(to_serial, raw)
+                except JournalError as exc:
+                    raise StoreError(str(exc)) from exc
                 if entry.from_serial != from_serial:
                     raise StoreError(f"{handle.path}: journal index disagrees at {to_serial}")
                 entries.append(entry)
@@ -893,14 +819,3 @@ class Reader:
             self._txn = None
             self._handle.snapshots -= 1
             self._handle.release()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
