@@ -78,6 +78,19 @@ def parse_record(obj: object, where: str) -> TokenRecord:
     return TokenRecord(where, token, fields, code)
 
 
+def owner_keys(config: ZoneConfig, token: str) -> list[bytes]:
+    """Store keys a token is published under: its network, or one name per hash scheme.
+
+    Raises OwnerNameError when the token cannot be a name under the zone's scheme.
+    """
+    if config.scheme.kind == "ip":
+        return [keys.net_key(names.parse_network(token))]
+    return [
+        keys.name_key([label.lower() for label in name_labels(owner)])
+        for owner in names.owner_names(config.scheme, token)
+    ]
+
+
 def entries(config: ZoneConfig, record: TokenRecord) -> list[tuple[bytes, bytes]]:
     """Store (key, packed answer) pairs for one record: one per owner name or network."""
     try:
@@ -87,12 +100,7 @@ def entries(config: ZoneConfig, record: TokenRecord) -> list[tuple[bytes, bytes]
     if answer is None:
         return []
     try:
-        if config.scheme.kind == "ip":
-            return [(keys.net_key(names.parse_network(record.token)), answer)]
-        return [
-            (keys.name_key([label.lower() for label in name_labels(owner)]), answer)
-            for owner in names.owner_names(config.scheme, record.token)
-        ]
+        return [(key, answer) for key in owner_keys(config, record.token)]
     except names.OwnerNameError as exc:
         raise RecordError(f"{record.source}: token {record.token!r}: {exc}") from exc
 

@@ -1,0 +1,120 @@
+"""Plan, then apply: the diff between what the sources say and what the store holds.
+
+Nothing is written until the whole diff is known.  A plan is checked against a safety
+limit first -- an emptied or wrong Redis must not wipe a public list -- can be shown
+instead of applied (``--dry-run``), and is committed as one new serial.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from zoned.store import ZoneStore
+
+DEFAULT_MAX_DELETE_SHARE = 0.30
+SAMPLE = 5
+
+
+class PlanRefused(Exception):
+    """The plan would delete more of the zone than the safety limit allows."""
+
+
+@dataclass
+class Plan:
+    """Puts and deletes against a store at ``serial``; ``size`` is the store's entry count."""
+
+    serial: int
+    size: int
+    adds: dict[bytes, bytes] = field(default_factory=dict)
+    changes: dict[bytes, bytes] = field(default_factory=dict)
+    deletes: list[bytes] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.adds or self.changes or self.deletes)
+
+    @property
+    def delete_share(self) -> float:
+        return len(self.deletes) / self.size if self.size else 0.0
+
+    def check(self, max_delete_share: float, force: bool) -> None:
+        """Refuse a plan that deletes more than ``max_delete_share`` of a non-empty zone."""
+        if force or not self.deletes or self.delete_share <= max_delete_share:
+            return
+        raise PlanRefused(
+            f"the plan deletes {len(self.deletes):,} of {self.size:,} entries "
+            f"({self.delete_share:.0%}, limit {max_delete_share:.0%}); "
+            "check the source, or run with --force"
+        )
+
+    def summary(self) -> str:
+        return (f"{len(self.adds):,} to add, {len(self.changes):,} to change, "
+                f"{len(self.deletes):,} to delete (zone has {self.size:,}, serial {self.serial})")
+
+    def describe(self, render: Callable[[bytes], str], value: Callable[[bytes], str]) -> str:
+        """The summary and a few examples of each kind of change, for ``--dry-run``."""
+        lines = [self.summary()]
+        for title, items in (
+            ("add", list(itertools.islice(self.adds.items(), SAMPLE))),
+            ("change", list(itertools.islice(self.changes.items(), SAMPLE))),
+        ):
+            lines += [f"  {title} {render(key)}: {value(v)}" for key, v in items]
+        lines += [f"  delete {render(key)}" for key in self.deletes[:SAMPLE]]
+        return "\n".join(lines)
+
+
+def full_plan(store: ZoneStore, desired: Mapping[bytes, bytes]) -> Plan:
+    """Diff a complete desired state against the store: one pass over the store."""
+    plan = Plan(store.serial(), 0)
+    present: set[bytes] = set()
+    for key, value in store.entries():
+        plan.size += 1
+        new = desired.get(key)
+        if new is None:
+            plan.deletes.append(key)
+            continue
+        present.add(key)
+        if new != value:
+            plan.changes[key] = new
+    if len(present) != len(desired):
+        plan.adds = {key: value for key, value in desired.items() if key not in present}
+    return plan
+
+
+def partial_plan(
+    store: ZoneStore, updates: Mapping[bytes, bytes | None], size: int | None = None
+) -> Plan:
+    """Diff a few keys (None: the key should not exist); costs one read per key."""
+    plan = Plan(store.serial(), size if size is not None else 0)
+    with store.reader() as reader:
+        get = reader.get
+        for key, new in updates.items():
+            old = get(key)
+            if new is None:
+                if old is not None:
+                    plan.deletes.append(key)
+            elif old is None:
+                plan.adds[key] = new
+            elif old != new:
+                plan.changes[key] = new
+    return plan
+
+
+def apply(store: ZoneStore, plan: Plan) -> int:
+    """Commit the plan as one new serial; returns the serial now served."""
+    if plan.empty:
+        return store.serial()
+    with store.transaction() as txn:
+        for key, value in _chain(plan.adds.items(), plan.changes.items()):
+            txn.put(key, value)
+        for key in plan.deletes:
+            txn.delete(key)
+    return txn.serial_after
+
+
+def _chain(*parts: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
+    for part in parts:
+        yield from part
+
