@@ -14,9 +14,10 @@ from collections.abc import Mapping
 import dns.rdatatype
 
 from client import txt
-from zoned.config import StaticRecord, ZoneConfig
+from zoned.config import ZoneConfig
 from zoned.packed import Record, pack, txt_rdata
 from zoned.wire import T_A, T_TXT
+from zoned.zonerecords import StaticRecord
 
 Fields = Mapping[str, int | float | str]
 

@@ -1,24 +1,20 @@
 """Zone configuration: one YAML file per zone, read once into frozen objects.
 
 zoned and zonepub both start from the same ``zones/*.yaml`` so that they agree on the
-zone, its owner-name scheme and its store.  A configuration mistake must stop a
-server before it answers wrongly, and the operator fixing it wants every mistake at
-once, each as ``file:line:column: field: message``.  So a file is *composed* into
-YAML nodes (which carry their positions) rather than loaded into plain dicts, walked
-field by field, and every problem is collected before one :class:`ConfigError` is
-raised.  Unknown and duplicate keys are errors: a misspelt ``refersh`` silently
-falling back to a default is the bug this module exists to prevent.
+zone, its owner-name scheme and its store.  Each file is read with the positioned
+readers of :mod:`zoned.yamlconf`, so every mistake of every file is reported at once,
+as ``file:line:column: field: message``, in one :class:`ConfigError`; the static
+``records`` section is checked by :mod:`zoned.zonerecords`.
 
 The documented schema is ``zones/bl.example.net.yaml``.  Names are stored lowercase,
 without the trailing dot; static record names are relative to the apex (``''`` is the
 apex).  The ``source`` section belongs to the publisher: it is kept as a frozen plain
 value plus its node, so the publisher can validate it with positions through
-:class:`Section` and :class:`Report`.
+:class:`~zoned.yamlconf.Section` and :class:`~zoned.yamlconf.Report`.
 """
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import math
 import re
@@ -27,9 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
 import yaml
 
 from client.codes import Band, CodeError, ReturnCodes, validate_code
@@ -42,18 +35,32 @@ from client.names import (
     normalize_name,
     parse_network,
 )
+from zoned.yamlconf import ConfigError as ConfigError  # re-exported: load_zones raises it
+from zoned.yamlconf import Problem as Problem  # re-exported: what a ConfigError lists
+from zoned.yamlconf import (
+    Report,
+    Section,
+    compose,
+    construct,
+    describe,
+    domain_text,
+    freeze,
+    read_domain,
+    read_float,
+    read_int,
+    read_ipv4,
+    read_items,
+    read_section,
+    read_text,
+)
+from zoned.zonerecords import StaticRecord as StaticRecord  # re-exported: a ZoneConfig field
+from zoned.zonerecords import printable, read_records
 
-MAX_TTL = 2**31 - 1  # RFC 2181 section 8
-STATIC_TYPES = ("A", "AAAA", "TXT", "MX", "CNAME")
 DEFAULT_TTL = 300
 DEFAULT_NS_TTL = 3600
 DEFAULT_JOURNAL_SERIALS = 100
 DEFAULT_JOURNAL_BYTES = 64 * 1024 * 1024
-_TXT_CHUNK = 255  # one DNS character-string (RFC 1035 3.3)
-_MAX_TXT = 255 * 255  # as many chunks as fit in 65535 bytes of RDATA
-_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
 _TXT_KEY = re.compile(r"[a-z0-9_]+\Z")
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_@-]+\Z")
 _KINDS: dict[str, SchemeKind] = {"ip": "ip", "name": "name", "hash": "hash"}
 _HASH_KEYS = ("alg", "encoding", "length", "aliases")
 
@@ -74,27 +81,6 @@ class Soa:
     expire: int
     minimum: int  # negative-caching TTL (RFC 2308 section 4)
     ttl: int  # TTL of the SOA record itself
-
-
-@dataclass(frozen=True, slots=True)
-class StaticRecord:
-    """A record served as configured, overriding store data at its name.
-
-    ``value`` is RFC 1035 presentation-form RDATA with absolute names (trailing dot);
-    a TXT value is already split into quoted character-strings of at most 255 bytes.
-    """
-
-    name: str  # relative to the apex, '' for the apex itself
-    rtype: str
-    ttl: int
-    value: str
-
-    def rdata(self) -> bytes:
-        """The RDATA in wire form (uncompressed), as the server packs it."""
-        rdtype = dns.rdatatype.from_text(self.rtype)
-        wire = dns.rdata.from_text(dns.rdataclass.IN, rdtype, self.value).to_wire()
-        assert wire is not None  # to_wire() without a file returns the bytes
-        return wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,358 +124,6 @@ class ZoneConfig:
     source_node: yaml.MappingNode | None = field(default=None, compare=False, repr=False)
 
 
-# --------------------------------------------------------------------------- problems
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One mistake in a configuration file; line and column are 1-based, 0 if unknown."""
-
-    file: Path
-    line: int
-    column: int
-    field: str  # path such as ``soa.refresh`` or ``ns[1]``; '' for the file as a whole
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}" if self.line else str(self.file)
-        return (
-            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-        )
-
-
-class ConfigError(Exception):
-    """The zone configuration is invalid; ``problems`` lists every mistake found."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (str(p.file), p.line, p.column))
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
-class Report:
-    """Collects the problems of one file, so reading goes on after the first one."""
-
-    def __init__(self, file: Path) -> None:
-        self.file = file
-        self.problems: list[Problem] = []
-
-    def add(self, node: yaml.Node | None, path: str, message: str) -> None:
-        """Record a problem at ``node``'s position (the file as a whole when None)."""
-        mark = node.start_mark if node is not None else None
-        self.at(mark.line + 1 if mark else 0, mark.column + 1 if mark else 0, path, message)
-
-    def at(self, line: int, column: int, path: str, message: str) -> None:
-        problem = Problem(self.file, line, column, path, message)
-        if problem not in self.problems:  # a node read twice through an alias
-            self.problems.append(problem)
-
-    def where(self, node: yaml.Node) -> str:
-        """``file:line:column`` of ``node``, to point from one problem at another place."""
-        return f"{self.file}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
-
-    def raise_if_any(self) -> None:
-        if self.problems:
-            raise ConfigError(self.problems)
-
-
-def _join(path: str, key: str) -> str:
-    step = key if _PLAIN_KEY.match(key) else repr(key)
-    return f"{path}.{step}" if path else step
-
-
-def _describe(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    if node.tag == "tag:yaml.org,2002:null":
-        return "nothing"
-    return repr(node.value)
-
-
-class Section:
-    """A YAML mapping being read key by key; keys never taken are reported by :meth:`done`.
-
-    ``at`` is where problems about the section as a whole (a missing key) point: the
-    key that introduced it, which is where the reader will look.
-    """
-
-    def __init__(
-        self, report: Report, node: yaml.MappingNode, path: str, at: yaml.Node | None = None
-    ) -> None:
-        self.report = report
-        self.node = node
-        self.path = path
-        self.anchor = at if at is not None else node
-        self.entries: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-        self._taken: set[str] = set()
-        for key, value in node.value:
-            if not isinstance(key, yaml.ScalarNode):
-                report.add(key, path, f"keys must be scalars, got {_describe(key)}")
-                continue
-            name = str(key.value)
-            if name in self.entries:
-                first = self.entries[name][0]
-                report.add(
-                    key, _join(path, name), f"duplicate key (first at {report.where(first)})"
-                )
-                continue
-            self.entries[name] = (key, value)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.entries
-
-    def keys(self) -> list[str]:
-        return list(self.entries)
-
-    def field(self, key: str) -> str:
-        return _join(self.path, key)
-
-    def key_node(self, key: str) -> yaml.Node | None:
-        entry = self.entries.get(key)
-        return entry[0] if entry else None
-
-    def take(self, key: str) -> yaml.Node | None:
-        """The value node of ``key`` (None when absent), marking the key as known."""
-        self._taken.add(key)
-        entry = self.entries.get(key)
-        return entry[1] if entry else None
-
-    def require(self, key: str) -> yaml.Node | None:
-        node = self.take(key)
-        if node is None:
-            self.report.add(self.anchor, self.field(key), "required field is missing")
-        return node
-
-    def done(self, allowed: Sequence[str] | None = None) -> None:
-        """Report every key not taken, suggesting the closest known one (typos!)."""
-        known = list(allowed) if allowed is not None else sorted(self._taken)
-        for name, (key, _) in self.entries.items():
-            if name in self._taken or name in known:
-                continue  # known but unread: another problem stopped the reading
-            same_case = [k for k in known if k.lower() == name.lower()]  # txt vs TXT
-            close = same_case or difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; expected {', '.join(known)}"
-            self.report.add(key, self.field(name), f"unknown field{hint}")
-
-    # Typed readers: report and return ``default`` when the value is absent or wrong.
-
-    def text(self, key: str, default: str) -> str:
-        node = self.take(key)
-        value = None if node is None else read_text(self.report, node, self.field(key))
-        return default if value is None else value
-
-    def integer(self, key: str, default: int, minimum: int = 0, maximum: int = MAX_TTL) -> int:
-        node = self.take(key)
-        if node is None:
-            return default
-        value = read_int(self.report, node, self.field(key), minimum, maximum)
-        return default if value is None else value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        node = self.take(key)
-        if node is None:
-            return default
-        value = read_bool(self.report, node, self.field(key))
-        return default if value is None else value
-
-    def section(self, key: str, required: bool = False) -> Section | None:
-        node = self.require(key) if required else self.take(key)
-        if node is None:
-            return None
-        return read_section(self.report, node, self.field(key), self.key_node(key))
-
-
-# ------------------------------------------------------------------ value readers
-
-
-def read_section(
-    report: Report, node: yaml.Node, path: str, at: yaml.Node | None = None
-) -> Section | None:
-    if not isinstance(node, yaml.MappingNode):
-        report.add(node, path, f"expected a mapping, got {_describe(node)}")
-        return None
-    return Section(report, node, path, at)
-
-
-def read_items(
-    report: Report, node: yaml.Node, path: str, single: bool = False
-) -> list[tuple[yaml.Node, str]]:
-    """The items of a list with their paths; ``single`` also accepts one bare scalar."""
-    if isinstance(node, yaml.SequenceNode):
-        return [(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
-    if single and isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null":
-        return [(node, path)]
-    report.add(node, path, f"expected a list, got {_describe(node)}")
-    return []
-
-
-def read_text(report: Report, node: yaml.Node, path: str, what: str = "a string") -> str | None:
-    """A scalar's source text: names and addresses mean what was written (``no``, ``1.5``)."""
-    if isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null":
-        return str(node.value)
-    report.add(node, path, f"expected {what}, got {_describe(node)}")
-    return None
-
-
-def _construct(node: yaml.ScalarNode) -> object:
-    return yaml.constructor.SafeConstructor().construct_object(node)
-
-
-def read_int(report: Report, node: yaml.Node, path: str, minimum: int, maximum: int) -> int | None:
-    if minimum == 0:
-        what = "a non-negative integer"
-    elif minimum == 1:
-        what = "a positive integer"
-    else:
-        what = f"an integer of at least {minimum}"
-    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int":
-        value = _construct(node)
-        if isinstance(value, int) and minimum <= value <= maximum:
-            return value
-        if isinstance(value, int) and value > maximum:
-            what = f"{what} no larger than {maximum}"
-    report.add(node, path, f"expected {what}, got {_describe(node)}")
-    return None
-
-
-def read_float(report: Report, node: yaml.Node, path: str, low: float, high: float) -> float | None:
-    if isinstance(node, yaml.ScalarNode) and node.tag in (
-        "tag:yaml.org,2002:int",
-        "tag:yaml.org,2002:float",
-    ):
-        value = _construct(node)
-        if isinstance(value, int | float) and low <= value <= high:
-            return float(value)
-    report.add(node, path, f"expected a number from {low:g} to {high:g}, got {_describe(node)}")
-    return None
-
-
-def read_bool(report: Report, node: yaml.Node, path: str) -> bool | None:
-    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool":
-        value = _construct(node)
-        if isinstance(value, bool):
-            return value
-    report.add(node, path, f"expected true or false, got {_describe(node)}")
-    return None
-
-
-def _domain_text(text: str) -> str:
-    """Lowercase ``text`` without its trailing dot, or raise ValueError saying why not."""
-    if not text.isascii():
-        raise ValueError("non-ASCII name; write its A-label (xn--...) form")
-    name = text.lower()
-    name = name[:-1] if name.endswith(".") else name
-    if not name:
-        raise ValueError("the root is not allowed here")
-    if len(name) > 253:
-        raise ValueError("name longer than 253 characters")
-    for label in name.split("."):
-        if not label:
-            raise ValueError("empty label")
-        if not _LABEL.match(label):
-            raise ValueError(
-                f"bad label {label!r}: 1 to 63 of a-z, 0-9, '_', '-' (not at either end)"
-            )
-    return name
-
-
-def read_domain(report: Report, node: yaml.Node, path: str) -> str | None:
-    """An absolute domain name (the trailing dot is optional and dropped)."""
-    text = read_text(report, node, path, "a domain name")
-    if text is None:
-        return None
-    try:
-        return _domain_text(text)
-    except ValueError as exc:
-        report.add(node, path, f"{exc}, got {text!r}")
-        return None
-
-
-def read_ipv4(report: Report, node: yaml.Node, path: str) -> ipaddress.IPv4Address | None:
-    text = read_text(report, node, path, "an IPv4 address")
-    if text is None:
-        return None
-    try:
-        return ipaddress.IPv4Address(text)
-    except ValueError:
-        report.add(node, path, f"expected an IPv4 address, got {text!r}")
-        return None
-
-
-def _read_scalar_value(report: Report, node: yaml.Node, path: str) -> Scalar | None:
-    """A TXT data value: a number or printable ASCII text without ';' (the separator)."""
-    if isinstance(node, yaml.ScalarNode):
-        if node.tag == "tag:yaml.org,2002:int":
-            value = _construct(node)
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-        elif node.tag == "tag:yaml.org,2002:float":
-            value = _construct(node)
-            if isinstance(value, float) and math.isfinite(value):
-                return value
-        elif node.tag not in ("tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"):
-            text = str(node.value)
-            if text and _printable(text) and ";" not in text:
-                return text
-            report.add(node, path, f"expected printable ASCII text without ';', got {text!r}")
-            return None
-    report.add(node, path, f"expected a number or text, got {_describe(node)}")
-    return None
-
-
-def _printable(text: str) -> bool:
-    return all(" " <= ch <= "~" for ch in text)
-
-
-def freeze(report: Report, node: yaml.Node, path: str) -> object:
-    """A node as an immutable plain value (read-only mappings, tuples); None on error.
-
-    Aliases share one value, so a "billion laughs" document costs nothing, and a
-    recursive alias is reported instead of looping.
-    """
-    done: dict[int, object] = {}
-    active: set[int] = set()
-
-    def walk(node: yaml.Node, path: str) -> object:
-        if id(node) in done:
-            return done[id(node)]
-        if id(node) in active:
-            report.add(node, path, "recursive alias")
-            return None
-        active.add(id(node))
-        value: object
-        if isinstance(node, yaml.MappingNode):
-            items: dict[str, object] = {}
-            keys: dict[str, yaml.Node] = {}
-            for key, child in node.value:
-                if not isinstance(key, yaml.ScalarNode):
-                    report.add(key, path, f"keys must be scalars, got {_describe(key)}")
-                    continue
-                name = str(key.value)  # as Section reads keys: the text written
-                if name in keys:
-                    where = report.where(keys[name])
-                    report.add(key, _join(path, name), f"duplicate key (first at {where})")
-                    continue
-                keys[name] = key
-                items[name] = walk(child, _join(path, name))
-            value = MappingProxyType(items)
-        elif isinstance(node, yaml.SequenceNode):
-            value = tuple(walk(item, f"{path}[{i}]") for i, item in enumerate(node.value))
-        else:
-            assert isinstance(node, yaml.ScalarNode)
-            try:
-                value = _construct(node)
-            except (yaml.YAMLError, ValueError) as exc:
-                report.add(node, path, f"cannot read value {node.value!r}: {exc}")
-                value = None
-        active.discard(id(node))
-        done[id(node)] = value
-        return value
-
-    return walk(node, path)
-
-
 # ------------------------------------------------------------------ format glue
 
 # The bands and codes come from client.codes, whose fields may still change; these two
@@ -509,6 +143,30 @@ def make_codes(bands: tuple[Band, ...] | None, graded: bool) -> ReturnCodes:
     if graded:  # graded codes carry the score itself; bands given anyway are an error
         return ReturnCodes(bands=bands or (), graded=True)
     return ReturnCodes.default() if bands is None else ReturnCodes(bands=bands, graded=False)
+
+
+# ------------------------------------------------------------------ TXT data
+
+
+def _read_scalar_value(report: Report, node: yaml.Node, path: str) -> Scalar | None:
+    """A TXT data value: a number or printable ASCII text without ';' (the separator)."""
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag == "tag:yaml.org,2002:int":
+            value = construct(node)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        elif node.tag == "tag:yaml.org,2002:float":
+            value = construct(node)
+            if isinstance(value, float) and math.isfinite(value):
+                return value
+        elif node.tag not in ("tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"):
+            text = str(node.value)
+            if text and printable(text) and ";" not in text:
+                return text
+            report.add(node, path, f"expected printable ASCII text without ';', got {text!r}")
+            return None
+    report.add(node, path, f"expected a number or text, got {describe(node)}")
+    return None
 
 
 # ------------------------------------------------------------------ the zone file
@@ -569,7 +227,7 @@ class _ZoneReader:
         codes, publish_a, publish_txt = self.answers(top)
         store = self.store(top, result)
         journal = self.journal(top.section("journal"))
-        records = self.records(top, ttl)
+        records = read_records(self.report, top.section("records"), self.origin, ttl)
         listed, unlisted = self.overrides(top.section("overrides"))
         source_node = top.take("source")
         source: Mapping[str, object] | None = None
@@ -637,7 +295,7 @@ class _ZoneReader:
                 return None
             text = f"{local}.{host}"
         try:
-            return _domain_text(text)
+            return domain_text(text)
         except ValueError as exc:
             self.report.add(node, path, f"{exc}, got {text!r}")
             return None
@@ -820,131 +478,6 @@ class _ZoneReader:
         sec.done(("max_serials", "max_bytes"))
         return journal
 
-    # ---------------------------------------------------------- static records
-
-    def records(self, top: Section, default_ttl: int) -> tuple[StaticRecord, ...]:
-        sec = top.section("records")
-        if sec is None:
-            return ()
-        records: list[StaticRecord] = []
-        seen: dict[str, yaml.Node] = {}
-        for key in sec.keys():
-            key_node = sec.key_node(key)
-            node = sec.take(key)
-            assert key_node is not None and node is not None
-            path = sec.field(key)
-            name = self.relative_name(key_node, key, path)
-            if name is None:
-                continue
-            if name in seen:
-                where = self.report.where(seen[name])
-                self.report.add(key_node, path, f"the same name as {where}")
-                continue
-            seen[name] = key_node
-            rsec = read_section(self.report, node, path, key_node)
-            if rsec is not None:
-                records.extend(self.name_records(rsec, name, default_ttl))
-        return tuple(records)
-
-    def relative_name(self, node: yaml.Node, text: str, path: str) -> str | None:
-        """A record name: '@' is the apex, a trailing dot means absolute (inside the zone)."""
-        if text == "@":
-            return ""
-        try:
-            name = _domain_text(text)
-        except ValueError as exc:
-            self.report.add(node, path, f"{exc}, got {text!r}")
-            return None
-        if not self.origin:
-            return name  # the zone name is wrong, and already reported
-        if text.endswith("."):
-            if name == self.origin:
-                return ""
-            if not name.endswith("." + self.origin):
-                self.report.add(node, path, f"{text!r} is outside the zone {self.origin!r}")
-                return None
-            return name[: -len(self.origin) - 1]
-        if len(name) + 1 + len(self.origin) > 253:
-            self.report.add(node, path, "name with the zone longer than 253 characters")
-            return None
-        return name
-
-    def name_records(self, sec: Section, name: str, default_ttl: int) -> Iterator[StaticRecord]:
-        ttl = sec.integer("ttl", default_ttl)
-        types: list[str] = []
-        for rtype in sec.keys():
-            if rtype not in STATIC_TYPES:
-                continue
-            node = sec.take(rtype)
-            assert node is not None
-            path = sec.field(rtype)
-            values: list[str] = []
-            for item, item_path in read_items(self.report, node, path, single=True):
-                value = self.rdata(rtype, item, item_path)
-                if value is not None:
-                    values.append(value)
-            if rtype == "CNAME" and len(values) > 1:
-                self.report.add(node, path, "a name has at most one CNAME (RFC 2181 10.1)")
-            types.append(rtype)
-            yield from (StaticRecord(name, rtype, ttl, value) for value in values)
-        if "CNAME" in types and (len(types) > 1 or name == ""):
-            # RFC 1034 3.6.2: a CNAME owner has no other data; the apex has SOA and NS.
-            where = "at the apex" if name == "" else "with other records"
-            self.report.add(sec.key_node("CNAME"), sec.field("CNAME"), f"CNAME not allowed {where}")
-        if not types and sec.keys() in ([], ["ttl"]):
-            self.report.add(sec.anchor, sec.path, "no records")
-        if sec.take("NS") is not None:
-            message = "not served: the apex NS records come from 'ns' and there are no delegations"
-            self.report.add(sec.key_node("NS"), sec.field("NS"), message)
-        sec.done((*STATIC_TYPES, "ttl"))
-
-    def rdata(self, rtype: str, node: yaml.Node, path: str) -> str | None:
-        """Presentation-form RDATA for one value, validated."""
-        if rtype == "A":
-            address = read_ipv4(self.report, node, path)
-            return None if address is None else str(address)
-        text = read_text(self.report, node, path)
-        if text is None:
-            return None
-        if rtype == "AAAA":
-            try:
-                return str(ipaddress.IPv6Address(text))
-            except ValueError:
-                self.report.add(node, path, f"expected an IPv6 address, got {text!r}")
-                return None
-        if rtype == "TXT":
-            return self.txt_rdata(node, path, text)
-        if rtype == "MX":
-            parts = text.split()
-            if len(parts) == 2 and parts[0].isdigit() and int(parts[0]) <= 0xFFFF:
-                if parts[1] == ".":  # RFC 7505 null MX
-                    return f"{int(parts[0])} ."
-                try:
-                    return f"{int(parts[0])} {_domain_text(parts[1])}."
-                except ValueError as exc:
-                    self.report.add(node, path, f"{exc}, got {parts[1]!r}")
-                    return None
-            message = f"expected 'PREFERENCE EXCHANGE' like '10 mx.example.net', got {text!r}"
-            self.report.add(node, path, message)
-            return None
-        assert rtype == "CNAME"
-        try:
-            return _domain_text(text) + "."
-        except ValueError as exc:
-            self.report.add(node, path, f"{exc}, got {text!r}")
-            return None
-
-    def txt_rdata(self, node: yaml.Node, path: str, text: str) -> str | None:
-        """Quoted 255-byte character-strings (RFC 1035 3.3.14) of printable ASCII."""
-        if not _printable(text):
-            self.report.add(node, path, "TXT text must be printable ASCII")
-            return None
-        if len(text) > _MAX_TXT:
-            self.report.add(node, path, f"TXT text longer than {_MAX_TXT} characters")
-            return None
-        chunks = [text[i : i + _TXT_CHUNK] for i in range(0, len(text), _TXT_CHUNK)] or [""]
-        return " ".join('"' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks)
-
     # ---------------------------------------------------------- overrides
 
     def overrides(self, sec: Section | None) -> tuple[tuple[ListedOverride, ...], tuple[str, ...]]:
@@ -1035,50 +568,10 @@ class _ZoneReader:
 # ------------------------------------------------------------------ loading
 
 
-def _compose(report: Report, path: Path) -> yaml.Node | None:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        report.at(0, 0, "", f"cannot read: {exc.strerror or exc}")
-        return None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        report.at(line, column, "", "not valid UTF-8")
-        return None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        message = exc.problem or exc.context or "YAML error"
-        if exc.problem and exc.context:
-            cmark = exc.context_mark
-            where = f" at {cmark.line + 1}:{cmark.column + 1}" if cmark else ""
-            message = f"{exc.problem} ({exc.context}{where})"
-        report.at(mark.line + 1 if mark else 0, mark.column + 1 if mark else 0, "", message)
-        return None
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        report.at(line, column, "", f"{exc.reason}: character {exc.character!r}")
-        return None
-    except RecursionError:
-        report.at(0, 0, "", "nested too deeply")
-        return None
-    except yaml.YAMLError as exc:  # nothing else is expected; still no traceback
-        report.at(0, 0, "", str(exc))
-        return None
-    if node is None:
-        report.at(0, 0, "", "empty file; expected a mapping starting with 'zone:'")
-    return node
-
-
 def _read_file(path: Path) -> _FileResult:
     report = Report(path)
     result = _FileResult(path, None, report.problems)
-    root = _compose(report, path)
+    root = compose(report, path, "empty file; expected a mapping starting with 'zone:'")
     if root is not None:
         result.config = _ZoneReader(path, report).read(root, result)
     return result
