@@ -1,0 +1,361 @@
+"""``zonepub learn``: record verdicts into Redis in the ``buckets`` layout.
+
+The write path for scanners other than Rspamd (docs/buckets-layout.md).  A verdict is a
+token kind (a selector: ip, asn, country, dkim, url, spf, generic), a value, and spam,
+ham, junk or a message score (at least ``--spam-score``, default 15, Rspamd's reject, is
+spam; at least ``--junk-score``, default 6, Rspamd's add-header, is junk; below is ham)::
+
+    zonepub learn --redis redis://127.0.0.1:6379/0 ip 192.0.2.1 spam
+    zonepub learn --redis URL --file verdicts.jsonl   # {"kind": "ip", "value": ..., "verdict": ...}
+    zonepub -c zones learn --zone bl.example.net --file verdicts.csv    # kind,value,verdict
+
+With ``--zone`` the Redis URL, prefix and buckets come from the zone's ``source``
+section (its layout must be ``buckets``); ``--redis`` and ``--prefix`` override them.
+Every input line is checked before anything is written, and every bad line is
+reported.  Verdicts are then written in batches, each one MULTI/EXEC transaction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+from publisher import tokens
+from publisher.layouts import (
+    BUCKETS_PREFIX,
+    DEFAULT_BUCKETS,
+    BucketSpec,
+    bucket_key,
+    bucket_specs,
+)
+from zoned.config import ConfigError, ZoneConfig, load_zones
+
+VERDICTS: Final = ("spam", "ham", "junk")
+SPAM_SCORE: Final = 15.0
+JUNK_SCORE: Final = 6.0
+DEFAULT_BATCH: Final = 1000
+_FIELD: Final = {"spam": "s", "ham": "h", "junk": "j"}
+_CSV_HEADER: Final = ["kind", "value", "verdict"]
+
+
+class LearnError(ValueError):
+    """Verdicts or settings that ``learn`` cannot use; the message lists every problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One verdict, checked: its token's Redis key (without prefix) and its class."""
+
+    key: str
+    verdict: str  # spam | ham | junk
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """How a numeric message score becomes a class."""
+
+    spam: float = SPAM_SCORE
+    junk: float = JUNK_SCORE
+
+    def classify(self, score: float) -> str:
+        if score >= self.spam:
+            return "spam"
+        return "junk" if score >= self.junk else "ham"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where verdicts go: one Redis server, a key prefix and the buckets to count in."""
+
+    url: str
+    prefix: str = BUCKETS_PREFIX
+    buckets: tuple[BucketSpec, ...] = DEFAULT_BUCKETS
+
+
+# ------------------------------------------------------------------ reading verdicts
+
+
+def make_verdict(kind: object, value: object, verdict: object,
+                 thresholds: Thresholds = Thresholds()) -> Verdict:
+    """Check one verdict's three parts; raises LearnError saying which part is wrong."""
+    if not isinstance(kind, str) or kind not in tokens.SELECTORS:
+        raise LearnError(f"kind: expected one of {', '.join(tokens.SELECTORS)}, got {kind!r}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # an AS number written as a JSON number
+    if not isinstance(value, str) or not value:
+        raise LearnError(f"value: expected a non-empty string, got {value!r}")
+    try:
+        key = tokens.redis_key(kind, value)
+    except ValueError as exc:
+        raise LearnError(f"value: {exc}") from None
+    return Verdict(key, _classify(verdict, thresholds))
+
+
+def _classify(verdict: object, thresholds: Thresholds) -> str:
+    score: float | None = None
+    if isinstance(verdict, str):
+        if verdict.strip().lower() in VERDICTS:
+            return verdict.strip().lower()
+        try:
+            score = float(verdict)
+        except ValueError:
+            score = None
+    elif isinstance(verdict, int | float) and not isinstance(verdict, bool):
+        score = float(verdict)
+    if score is None or not math.isfinite(score):
+        raise LearnError(f"verdict: expected spam, ham, junk or a score, got {verdict!r}")
+    return thresholds.classify(score)
+
+
+def _lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
+    for lineno, line in enumerate(stream, 1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            yield lineno, line
+
+
+def read_jsonl(stream: IO[str], name: str, thresholds: Thresholds,
+               problems: list[str]) -> list[Verdict]:
+    """``{"kind": ..., "value": ..., "verdict": ...}`` per line; bad lines go to problems."""
+    verdicts: list[Verdict] = []
+    for lineno, line in _lines(stream):
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise LearnError("expected a JSON object")
+            unknown = sorted(set(obj) - set(_CSV_HEADER))
+            if unknown:
+                raise LearnError(f"unknown key {unknown[0]!r}")
+            verdicts.append(make_verdict(obj.get("kind"), obj.get("value"),
+                                         obj.get("verdict"), thresholds))
+        except (ValueError, LearnError) as exc:  # json.JSONDecodeError is a ValueError
+            problems.append(f"{name}:{lineno}: {exc}")
+    return verdicts
+
+
+def read_csv(stream: IO[str], name: str, thresholds: Thresholds,
+             problems: list[str]) -> list[Verdict]:
+    """``kind,value,verdict`` rows (an optional header row of those names is skipped)."""
+    verdicts: list[Verdict] = []
+    rows = csv.reader(stream)
+    for row in rows:
+        lineno = rows.line_num
+        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+            continue
+        if lineno == 1 and [cell.strip().lower() for cell in row] == _CSV_HEADER:
+            continue
+        try:
+            if len(row) != 3:
+                raise LearnError(f"expected 3 columns (kind,value,verdict), got {len(row)}")
+            kind, value, verdict = (cell.strip() for cell in row)
+            verdicts.append(make_verdict(kind, value, verdict, thresholds))
+        except LearnError as exc:
+            problems.append(f"{name}:{lineno}: {exc}")
+    return verdicts
+
+
+def read_file(path: Path, fmt: str | None, thresholds: Thresholds) -> list[Verdict]:
+    """Every verdict of a file (``-`` is standard input); LearnError lists every bad line."""
+    fmt = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    reader = read_csv if fmt == "csv" else read_jsonl
+    problems: list[str] = []
+    if str(path) == "-":
+        verdicts = reader(sys.stdin, "<stdin>", thresholds, problems)
+    else:
+        with path.open(encoding="utf-8", newline="") as stream:
+            verdicts = reader(stream, str(path), thresholds, problems)
+    if problems:
+        raise LearnError("\n".join(problems))
+    return verdicts
+
+
+# ------------------------------------------------------------------ writing
+
+
+def _chunks(items: Sequence[Verdict], size: int) -> Iterator[Sequence[Verdict]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _tally(verdicts: Iterable[Verdict]) -> dict[str, dict[str, int]]:
+    """Verdict counts per token key, in first-seen order: one set of commands per token."""
+    counts: dict[str, dict[str, int]] = {}
+    for verdict in verdicts:
+        per_token = counts.setdefault(verdict.key, dict.fromkeys(VERDICTS, 0))
+        per_token[verdict.verdict] += 1
+    return counts
+
+
+def write(client: redis.Redis, target: Target, verdicts: Sequence[Verdict],
+          batch: int = DEFAULT_BATCH) -> int:
+    """Count ``verdicts`` into the current window of every bucket; returns how many.
+
+    Each batch is one MULTI/EXEC: for every token and bucket, HINCRBY of all three
+    counters (by 0 for the classes not seen, so every hash has the same fields), HSET of
+    the window start and ``last``, and EXPIREAT at the window's end.  The windows come
+    from the server's clock (TIME), so writers with skewed clocks still agree.  A batch
+    that fails leaves the earlier ones written: the count says how many were.
+    """
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+    written = 0
+    for chunk in _chunks(verdicts, batch):
+        seconds, micros = client.time()
+        now = seconds + micros / 1e6
+        pipe = client.pipeline(transaction=True)
+        for token_key, counts in _tally(chunk).items():
+            for spec in target.buckets:
+                start = int(now // spec.window) * spec.window
+                key = target.prefix + bucket_key(token_key, spec.name)
+                for verdict in VERDICTS:
+                    pipe.hincrby(key, f"{spec.name}:{_FIELD[verdict]}", counts[verdict])
+                pipe.hset(key, mapping={f"{spec.name}:w": start, "last": seconds})
+                pipe.expireat(key, start + spec.window)
+        pipe.execute()
+        written += len(chunk)
+    return written
+
+
+# ------------------------------------------------------------------ settings
+
+
+def _zone(config_dir: Path, name: str) -> ZoneConfig:
+    wanted = name.lower().rstrip(".")
+    for zone in load_zones(config_dir):
+        if zone.origin == wanted:
+            return zone
+    raise LearnError(f"no zone {name!r} in {config_dir}")
+
+
+def _first_url(raw: object) -> str:
+    """A source's ``redis``: one URL or a list; verdicts go to the first server.
+
+    The publisher sums the servers' counts, so any one of them counts a verdict once.
+    """
+    if isinstance(raw, str) and raw:
+        return raw
+    if isinstance(raw, Sequence) and raw and isinstance(raw[0], str) and raw[0]:
+        return raw[0]
+    raise LearnError(f"source.redis: expected a Redis URL or a list of them, got {raw!r}")
+
+
+def zone_target(source: Mapping[str, object], zone: str) -> tuple[str | None, str, tuple[
+        BucketSpec, ...]]:
+    """(url, prefix, buckets) from a zone's raw ``source`` mapping."""
+    layout = source.get("layout", "rspamd")
+    if layout != "buckets":
+        raise LearnError(f"zone {zone}: source.layout is {layout!r}; learn writes 'buckets'")
+    if source.get("cluster") is True:
+        raise LearnError(f"zone {zone}: learn does not write to a Redis Cluster yet")
+    url = _first_url(source["redis"]) if "redis" in source else None
+    prefix = source.get("prefix", BUCKETS_PREFIX)
+    if not isinstance(prefix, str):
+        raise LearnError(f"zone {zone}: source.prefix: expected text, got {prefix!r}")
+    try:
+        buckets = (bucket_specs(source["buckets"], "source.buckets") if "buckets" in source
+                   else DEFAULT_BUCKETS)
+    except ValueError as exc:
+        raise LearnError(f"zone {zone}: {exc}") from None
+    return url, prefix, buckets
+
+
+def target_of(args: argparse.Namespace) -> Target:
+    """The target from the command line, filled in from ``--zone`` when given."""
+    url: str | None = None
+    prefix = BUCKETS_PREFIX
+    buckets: tuple[BucketSpec, ...] = DEFAULT_BUCKETS
+    if args.zone:
+        config = _zone(Path(getattr(args, "config", "zones")), args.zone)
+        if config.source is None:
+            raise LearnError(f"zone {config.origin} has no source section")
+        url, prefix, buckets = zone_target(config.source, config.origin)
+    url = args.redis or url
+    if not url:
+        raise LearnError("no Redis server: give --redis URL, or --zone with a source.redis")
+    return Target(url, args.prefix if args.prefix is not None else prefix, buckets)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))
+
+
+# ------------------------------------------------------------------ the command
+
+
+def run_learn(args: argparse.Namespace) -> int:
+    """Run ``zonepub learn``; problems are printed, never raised (exit status 1)."""
+    try:
+        thresholds = Thresholds(args.spam_score, args.junk_score)
+        if thresholds.spam < thresholds.junk:
+            raise LearnError("--spam-score must not be below --junk-score")
+        if args.file is not None:
+            if args.verdict:
+                raise LearnError("give verdicts either on the command line or with --file")
+            verdicts = read_file(args.file, args.format, thresholds)
+        elif len(args.verdict) == 3:
+            try:
+                kind, value, verdict = args.verdict
+                verdicts = [make_verdict(kind, value, verdict, thresholds)]
+            except LearnError as exc:
+                raise LearnError(f"command line: {exc}") from None
+        else:
+            raise LearnError("expected KIND VALUE VERDICT (e.g. ip 192.0.2.1 spam) or --file")
+        target = target_of(args)
+        client: Any = redis.Redis.from_url(target.url)
+        try:
+            count = write(client, target, verdicts, args.batch)
+        finally:
+            client.close()
+    except (LearnError, ConfigError, OSError) as exc:
+        print(f"zonepub learn: {exc}", file=sys.stderr)
+        return 1
+    except redis.RedisError as exc:
+        print(f"zonepub learn: Redis: {exc}", file=sys.stderr)
+        return 1
+    windows = ", ".join(f"{b.name} ({b.window} s)" for b in target.buckets)
+    print(f"learned {count} verdicts into {redact(target.url)}, prefix {target.prefix!r}, "
+          f"buckets {windows}")
+    return 0
+
+
+def add_learn_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``learn`` on zonepub's subcommands (``parser.add_subparsers()``)."""
+    learn: argparse.ArgumentParser = subparsers.add_parser(
+        "learn", help="record spam/ham/junk verdicts into Redis (the buckets layout)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # SUPPRESS keeps zonepub's own -c when it is given before "learn".
+    learn.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS,
+                       help="directory of zone files, for --zone (default: zones)")
+    learn.add_argument("--zone", help="take Redis URL, prefix and buckets from this zone's source")
+    learn.add_argument("--redis", help="Redis URL (overrides the zone's)")
+    learn.add_argument("--prefix", help=f"key prefix (default: the zone's, else {BUCKETS_PREFIX})")
+    learn.add_argument("--file", type=Path, help="verdicts, one per line ('-': standard input)")
+    learn.add_argument("--format", choices=("jsonl", "csv"),
+                       help="format of --file (default: csv for *.csv, else jsonl)")
+    learn.add_argument("--batch", type=int, default=DEFAULT_BATCH,
+                       help=f"verdicts per MULTI/EXEC transaction (default {DEFAULT_BATCH})")
+    learn.add_argument("--spam-score", type=float, default=SPAM_SCORE,
+                       help=f"a numeric verdict this high is spam (default {SPAM_SCORE:g})")
+    learn.add_argument("--junk-score", type=float, default=JUNK_SCORE,
+                       help=f"a numeric verdict this high is junk (default {JUNK_SCORE:g})")
+    learn.add_argument("verdict", nargs="*", metavar="KIND VALUE VERDICT",
+                       help="one verdict, e.g. ip 192.0.2.1 spam")
+    learn.set_defaults(func=run_learn)
+    return learn
