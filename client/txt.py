@@ -109,15 +109,28 @@ def _ordered_keys(fields: Mapping[str, Value]) -> list[str]:
     return known + sorted(key for key in fields if key not in KNOWN_KEYS)
 
 
+# Keys already checked: a publisher encodes millions of records with a handful of keys.
+_GOOD_KEYS: set[str] = set(KNOWN_KEYS)
+
+
 def encode(fields: Mapping[str, Value]) -> bytes:
     """One TXT string for ``fields``: ``v=1``, the known keys in order, then the rest sorted."""
     parts = [f"v={VERSION}"]
     for key in _ordered_keys(fields):
-        if key == "v":
-            raise TxtError("'v' is the format version and is written by encode()")
-        if not _KEY.fullmatch(key):
-            raise TxtError(f"key {key!r} does not match [a-z][a-z0-9_.-]*")
-        parts.append(f"{key}={_format_value(key, fields[key])}")
+        if key not in _GOOD_KEYS:
+            if key == "v":
+                raise TxtError("'v' is the format version and is written by encode()")
+            if not _KEY.fullmatch(key):
+                raise TxtError(f"key {key!r} does not match [a-z][a-z0-9_.-]*")
+            if len(_GOOD_KEYS) < 4096:
+                _GOOD_KEYS.add(key)
+        value = fields[key]
+        if type(value) is int:  # not bool
+            parts.append(f"{key}={value}")
+        elif isinstance(value, float) and not value.is_integer() and math.isfinite(value):
+            parts.append(f"{key}={value!r}")
+        else:
+            parts.append(f"{key}={_format_value(key, value)}")
     data = ";".join(parts).encode("ascii")
     if len(data) > MAX_LENGTH:
         raise TxtError(f"TXT record is {len(data)} bytes, over the {MAX_LENGTH} of one string")

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
 import sys
 from pathlib import Path
 
 from client import names
+from publisher.describe import describe_answer, render_key
+from publisher.learn import add_learn_parser
+from publisher.plan import PlanRefused
+from publisher.processors import MapError
+from publisher.progress import Progress
 from publisher.records import RecordError, load_entries
+from publisher.settings import source_settings
+from publisher.source import SourceError
+from publisher.sync import Runner, ZoneSync
 from zoned.config import ConfigError, ZoneConfig, load_zones
 from zoned.store import StoreError, ZoneStore
 
@@ -67,10 +77,70 @@ def cmd_names(args: argparse.Namespace) -> int:
     return 0
 
 
+def _syncs(args: argparse.Namespace) -> list[ZoneSync]:
+    wanted = {z.lower().rstrip(".") for z in args.zone or []}
+    syncs = []
+    for config in load_zones(args.config):
+        if wanted and config.origin not in wanted:
+            continue
+        settings = source_settings(config, args.redis)
+        if settings is None:
+            if config.origin in wanted:
+                raise SystemExit(f"zonepub: zone {config.origin} has no source section")
+            continue
+        syncs.append(ZoneSync(config, settings))
+    if not syncs:
+        raise SystemExit(f"zonepub: no zone with a source in {args.config}")
+    return syncs
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Publish from Redis: once (``--once``, ``--dry-run``) or continuously."""
+    syncs = _syncs(args)
+    status = 0
+    try:
+        if args.once or args.dry_run:
+            for sync in syncs:
+                progress = Progress(f"zone {sync.config.origin}")
+                try:
+                    result = sync.full(dry_run=args.dry_run, force=args.force,
+                                       progress=progress)
+                except PlanRefused as exc:
+                    print(f"zonepub: zone {sync.config.origin}: refused: {exc}",
+                          file=sys.stderr)
+                    status = 3
+                    continue
+                rate = progress.done()
+                plan = result.plan
+                if args.dry_run:
+                    config = sync.config
+
+                    def render(key: bytes, config: ZoneConfig = config) -> str:
+                        return render_key(config, key)
+
+                    print(f"zone {config.origin} (dry run): "
+                          + plan.describe(render, describe_answer))
+                else:
+                    print(f"zone {sync.config.origin}: {plan.summary()}; serial {result.serial}; "
+                          f"{result.stats.keys:,} keys in {result.seconds:.1f} s "
+                          f"({rate:,.0f}/s); {result.stats.line()}")
+            return status
+        runner = Runner(syncs)
+        signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+        signal.signal(signal.SIGINT, lambda *_: runner.stop())
+        runner.run()
+        return 0
+    finally:
+        for sync in syncs:
+            sync.close()
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="zonepub", description=__doc__)
     parser.add_argument("-c", "--config", type=Path, default=Path("zones"),
                         help="directory of zone files (*.yaml); default: zones")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
     commands = parser.add_subparsers(dest="command", required=True)
     imp = commands.add_parser("import", help="publish token records from JSON-lines files")
     imp.add_argument("--zone", required=True, help="the zone to publish into")
@@ -78,6 +148,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      help="delete every published token that the files do not list")
     imp.add_argument("files", nargs="+", type=Path, help='JSON lines: {"token": ..., "n": ...}')
     imp.set_defaults(func=cmd_import)
+    sync = commands.add_parser("sync", help="publish the zones' Redis sources")
+    sync.add_argument("--zone", action="append", help="only this zone (repeatable)")
+    sync.add_argument("--once", action="store_true", help="one full sync, then exit")
+    sync.add_argument("--dry-run", action="store_true",
+                      help="show what a full sync would change; write nothing")
+    sync.add_argument("--force", action="store_true",
+                      help="apply a plan even if it deletes more than the zone's max_delete")
+    sync.add_argument("--redis", help="Redis URL to use instead of the zone files' source.redis")
+    sync.set_defaults(func=cmd_sync)
+    add_learn_parser(commands)
     show = commands.add_parser("names", help="print the owner names of a token under a zone")
     show.add_argument("--zone", required=True, help="the zone")
     show.add_argument("token", help="an IP address, a name or any token, by the zone's scheme")
@@ -87,9 +167,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except (ConfigError, RecordError, StoreError, OSError, names.OwnerNameError) as exc:
+    except (ConfigError, RecordError, StoreError, OSError, names.OwnerNameError, MapError,
+            SourceError) as exc:
         print(f"zonepub: {exc}", file=sys.stderr)
         return 1
 

@@ -8,7 +8,7 @@ instead of applied (``--dry-run``), and is committed as one new serial.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 
 from zoned.store import ZoneStore
@@ -65,19 +65,27 @@ class Plan:
         return "\n".join(lines)
 
 
-def full_plan(store: ZoneStore, desired: Mapping[bytes, bytes]) -> Plan:
-    """Diff a complete desired state against the store: one pass over the store."""
-    plan = Plan(store.serial(), 0)
-    present: set[bytes] = set()
-    for key, value in store.entries():
-        plan.size += 1
-        new = desired.get(key)
-        if new is None:
-            plan.deletes.append(key)
-            continue
-        present.add(key)
-        if new != value:
-            plan.changes[key] = new
+def full_plan(
+    store: ZoneStore, desired: Mapping[bytes, bytes], keep: Set[bytes] = frozenset()
+) -> Plan:
+    """Diff a complete desired state against the store: one pass over one snapshot.
+
+    Keys in ``keep`` (tokens whose source data could not be read this time) are left
+    as they are rather than deleted.
+    """
+    with store.reader() as reader:
+        plan = Plan(reader.serial, 0)
+        present: set[bytes] = set()
+        for key, value in reader.entries():
+            plan.size += 1
+            new = desired.get(key)
+            if new is None:
+                if key not in keep:
+                    plan.deletes.append(key)
+                continue
+            present.add(key)
+            if new != value:
+                plan.changes[key] = new
     if len(present) != len(desired):
         plan.adds = {key: value for key, value in desired.items() if key not in present}
     return plan

@@ -48,4 +48,5 @@ class Progress:
 
     def _line(self, now: float) -> str:
         elapsed = max(now - self.start, 1e-9)
-        return f"{self.what}: {self.count:,} keys in {elapsed:.1f} s ({self.count / elapsed:,.0f}/s)"
+        rate = self.count / elapsed
+        return f"{self.what}: {self.count:,} keys in {elapsed:.1f} s ({rate:,.0f}/s)"

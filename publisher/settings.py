@@ -7,7 +7,7 @@ validates it here with the same positioned errors as the rest of the file::
       redis: redis://127.0.0.1:6379/0   # one URL, or a list of servers to merge
       cluster: false                    # the URL names a node of a Redis Cluster
       layout: rspamd                    # rspamd | counters | buckets
-      prefix: "RR:"                     # key prefix (Rspamd's default)
+      prefix: "RR:"                     # key prefix (default RR:, Rspamd's; RB: for buckets)
       selector: ip                      # which tokens: ip asn country dkim url spf generic
       lower_bound: 10                   # scoring: fewer messages score 0 (Rspamd's default)
       reject_score: 15                  # scoring: Rspamd's reject threshold (rspamd layout)
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from publisher.layouts import BUCKET_NAME
 from zoned.config import ZoneConfig
 from zoned.yamlconf import Report, Section, read_float, read_items, read_section, read_text
 
@@ -97,7 +98,7 @@ def _read(report: Report, sec: Section, base: Path, redis_override: str | None
         urls=urls,
         cluster=sec.boolean("cluster", False),
         layout=layout,
-        prefix=sec.text("prefix", "RR:"),
+        prefix=sec.text("prefix", "RB:" if layout == "buckets" else "RR:"),
         selector=selector,
         lower_bound=sec.integer("lower_bound", 10),
         reject_score=_float(report, sec, "reject_score", 15.0, 0.001, 1e9),
@@ -167,8 +168,12 @@ def _buckets(report: Report, sec: Section) -> tuple[Bucket, ...]:
             if required not in entry:
                 report.add(item, entry.field(required), "required field is missing")
         name = entry.text("name", "")
+        if name and not BUCKET_NAME.fullmatch(name):
+            report.add(entry.take("name"), entry.field("name"),
+                       "bucket names are 1 to 16 of [a-z0-9_]")
+            name = ""
         window = entry.integer("window", 0, 1)
-        mult = _float(report, entry, "mult", 1.0, -1e6, 1e6)
+        mult = _float(report, entry, "mult", 1.0, 0.0, 1e6)
         entry.done()
         if name and window:
             buckets.append(Bucket(name, window, mult))

@@ -34,11 +34,16 @@ class SourceError(Exception):
 
 @dataclass
 class Fetched:
-    """One key as every server holds it: hashes found, plus keys of the wrong type."""
+    """One key as every server holds it: one hash per server ({} where absent)."""
 
     key: bytes
-    hashes: list[Hash]
+    per_server: list[Hash]
     wrong_type: bool = False
+
+    @property
+    def hashes(self) -> list[Hash]:
+        """The servers' hashes that exist."""
+        return [h for h in self.per_server if h]
 
 
 def _glob_escape(text: str) -> str:
@@ -126,10 +131,10 @@ class RedisSource:
                     if isinstance(value, redis.exceptions.ResponseError):
                         if "WRONGTYPE" in str(value):
                             item.wrong_type = True
+                            item.per_server.append({})
                             continue
                         raise SourceError(f"{self.describe()}: {item.key!r}: {value}")
-                    if value:
-                        item.hashes.append(value)
+                    item.per_server.append(value or {})
         except (redis.exceptions.RedisError, OSError) as exc:
             self.close()
             raise SourceError(f"{self.describe()}: read failed: {exc}") from exc

@@ -17,6 +17,8 @@ from zoned.core import Responder
 from zoned.service import build_authority
 from zoned.zone import ReaderPool
 
+pytest_plugins = ["tests.redis_server"]
+
 REPO = Path(__file__).resolve().parents[1]
 ZONES = REPO / "zones"
 SHARED = REPO.parent / "shared"

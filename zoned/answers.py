@@ -8,14 +8,16 @@ return-code bands and the shared TXT format.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 
 import dns.rdatatype
 
 from client import txt
+from client.codes import ReturnCodes
 from zoned.config import ZoneConfig
-from zoned.packed import Record, pack, txt_rdata
+from zoned.packed import Record, pack, single, txt_rdata
 from zoned.wire import T_A, T_TXT
 from zoned.zonerecords import StaticRecord
 
@@ -33,13 +35,24 @@ def token_answer(
     if code is None and fields is not None:
         score = fields.get("sc")
         if isinstance(score, int | float):
-            code = config.codes.code_for(float(score))
-    records: list[Record] = []
+            code = _code_for(config.codes, float(score))
+    answer = b""
     if code is not None and config.publish_a:
-        records.append(Record(T_A, config.ttl, code.packed))
+        answer = _a_rrset(config.ttl, code)
     if fields is not None and config.publish_txt:
-        records.append(Record(T_TXT, config.ttl, txt_rdata(txt.encode(fields))))
-    return pack(records) if records else None
+        answer += single(T_TXT, config.ttl, txt_rdata(txt.encode(fields)))
+    return answer or None
+
+
+@functools.lru_cache(maxsize=65536)
+def _code_for(codes: ReturnCodes, score: float) -> ipaddress.IPv4Address | None:
+    """Band lookup, memoised: published scores are rounded, so few distinct values occur."""
+    return codes.code_for(score)
+
+
+@functools.lru_cache(maxsize=1024)
+def _a_rrset(ttl: int, code: ipaddress.IPv4Address) -> bytes:
+    return single(T_A, ttl, code.packed)
 
 
 def static_answers(records: tuple[StaticRecord, ...]) -> dict[str, bytes]:
