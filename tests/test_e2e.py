@@ -24,6 +24,7 @@ import pytest
 from client import names
 from client.names import HashScheme, OwnerScheme
 from tests.conftest import REPO, copy_zones, free_port, publish, publish_samples
+from tests.zoned_process import Zoned, start_zoned
 from zoned.framing import Framer, frame
 
 pytestmark = pytest.mark.e2e
@@ -32,49 +33,6 @@ IP = "bl.example.net"
 HASH = "hash.example.net"
 HASHED = OwnerScheme("hash", HashScheme("blake2", "base32", 32), (HashScheme("sha1", "hex"),))
 DIG = shutil.which("dig")
-
-
-@dataclass
-class Zoned:
-    process: subprocess.Popen[bytes]
-    port: int
-    zones: Path
-    log: Path
-
-    def ask(self, qname: str, rdtype: str = "A", **kw: object) -> dns.message.Message:
-        query = dns.message.make_query(qname, rdtype, **kw)  # type: ignore[arg-type]
-        return dns.query.udp(query, "127.0.0.1", port=self.port, timeout=2)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-
-def start_zoned(zones: Path, log: Path, *extra: str) -> Zoned:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "zoned.cli", "-c", str(zones), "--listen", "127.0.0.1",
-         "--port", str(port), "--log-file", str(log), *extra],
-        cwd=REPO,
-    )
-    server = Zoned(process, port, zones, log)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"zoned exited with {process.returncode}: {log.read_text()}")
-        try:
-            server.ask(f"2.0.0.127.{IP}")
-            return server
-        except (dns.exception.Timeout, OSError):
-            time.sleep(0.05)
-    server.stop()
-    raise RuntimeError("zoned did not answer in 15 s")
 
 
 @pytest.fixture(scope="module")

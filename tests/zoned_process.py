@@ -1,0 +1,61 @@
+"""A real ``zoned`` process on a free loopback port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.exception
+import dns.message
+import dns.query
+
+from tests.conftest import REPO, free_port
+
+IP = "bl.example.net"
+
+
+@dataclass
+class Zoned:
+    process: subprocess.Popen[bytes]
+    port: int
+    zones: Path
+    log: Path
+
+    def ask(self, qname: str, rdtype: str = "A", **kw: object) -> dns.message.Message:
+        query = dns.message.make_query(qname, rdtype, **kw)  # type: ignore[arg-type]
+        return dns.query.udp(query, "127.0.0.1", port=self.port, timeout=2)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_zoned(zones: Path, log: Path, *extra: str) -> Zoned:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zoned.cli", "-c", str(zones), "--listen", "127.0.0.1",
+         "--port", str(port), "--log-file", str(log), *extra],
+        cwd=REPO,
+    )
+    server = Zoned(process, port, zones, log)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"zoned exited with {process.returncode}: {log.read_text()}")
+        try:
+            server.ask(f"2.0.0.127.{IP}")
+            return server
+        except (dns.exception.Timeout, OSError):
+            time.sleep(0.05)
+    server.stop()
+    raise RuntimeError("zoned did not answer in 15 s")
