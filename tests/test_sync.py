@@ -223,3 +223,20 @@ def test_kill_9_during_commit_keeps_the_previous_serial(
     responder = answers(zones)
     assert ask(responder, "1.0.0.10." + IP).rcode() == dns.rcode.NOERROR
     assert ask(responder, "1.2.0.192." + IP).rcode() == dns.rcode.NOERROR
+
+
+def test_learned_verdicts_are_published_from_the_buckets_layout(
+    zones: Path, redis_url: str, r: redis.Redis, tmp_path: Path  # noqa: F811
+) -> None:
+    config = zones / "bl.example.net.yaml"
+    config.write_text(config.read_text().replace(
+        '  layout: rspamd\n  prefix: "RR:"\n', "  layout: buckets\n"))
+    verdicts = tmp_path / "verdicts.csv"
+    verdicts.write_text("".join(["ip,192.0.2.9,spam\n"] * 9 + ["ip,192.0.2.9,ham\n"] * 3))
+    assert zonepub(["-c", str(zones), "learn", "--zone", IP, "--redis", redis_url,
+                    "--file", str(verdicts), "--format", "csv"]) == 0
+    assert sync(zones, redis_url, "--once") == 0
+    txt = ask(answers(zones), f"9.2.0.192.{IP}", "TXT").answer[0][0].to_text()
+    # Every verdict counts in both default buckets: (9 - 3) / 12 = 0.5.
+    assert "sc=0.5" in txt and "b1h.s=9" in txt and "b1d.h=3" in txt, txt
+    assert ask(answers(zones), f"9.2.0.192.{IP}").answer[0][0].to_text() == "127.0.0.3"
