@@ -90,6 +90,8 @@ def launch_redis(directory: Path, *extra: str, port: int | None = None,
             try:
                 if client.ping():
                     return server
+            except redis.AuthenticationError:
+                return server  # it answered: it wants a password (--requirepass)
             except redis.ConnectionError:
                 time.sleep(0.02)
             finally:

@@ -240,3 +240,23 @@ def test_learned_verdicts_are_published_from_the_buckets_layout(
     # Every verdict counts in both default buckets: (9 - 3) / 12 = 0.5.
     assert "sc=0.5" in txt and "b1h.s=9" in txt and "b1d.h=3" in txt, txt
     assert ask(answers(zones), f"9.2.0.192.{IP}").answer[0][0].to_text() == "127.0.0.3"
+
+
+def test_password_in_the_url_is_used_and_never_printed(
+    zones: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.redis_server import launch_redis
+
+    server = launch_redis(tmp_path / "auth", "--requirepass", "s3cret-pw")
+    try:
+        client = redis.Redis(port=server.port, password="s3cret-pw")
+        client.hset("RR:i:192.0.2.1", mapping=rspamd_hash(20, 12.0))
+        url = f"redis://:s3cret-pw@127.0.0.1:{server.port}/0"
+        assert sync(zones, url, "--once") == 0
+        wrong = f"redis://:wrong-pw@127.0.0.1:{server.port}/0"
+        assert sync(zones, wrong, "--once") == 1
+        err = capsys.readouterr().err
+        assert "wrong-pw" not in err and "***@127.0.0.1" in err
+    finally:
+        server.stop()
+    assert ask(answers(zones), f"1.2.0.192.{IP}").answer
