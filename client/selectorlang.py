@@ -14,12 +14,13 @@ strings to find the same tokens.  Grammar and type rules follow Rspamd 3.4
 
 An extractor yields a string, a list of strings, or objects (an address, the IP, URLs,
 header entries, Received headers).  Objects become strings through the method after
-``:`` (``from:domain``, ``urls:get_host``) or, without one, implicitly: an address is its
-``addr``, a header entry its value, anything else its text.  A transform that takes a
-string is mapped over a list, dropping elements it turns into nothing; one that takes a
-list gets the whole list.  Selectors joined by ``;`` are zipped element by element and
-joined with a delimiter (``:`` in the reputation plugin); when any of them yields nothing
-the expression yields nothing.
+``:`` (``from:domain``, ``urls:get_host``, ``received:by_hostname``) or, without one,
+implicitly: an address is its ``addr``, a header entry its value, anything else its
+text.  On a string, ``:`` calls a Lua string method (``lower``, ``upper``, ``len``).
+A transform that takes a string is mapped over a list, dropping elements it turns into
+nothing; one that takes a list gets the whole list.  Selectors joined by ``;`` are
+zipped element by element and joined with a delimiter (``:`` in the reputation plugin);
+when any of them yields nothing the expression yields nothing.
 
 Differences from Rspamd, on purpose:
 
@@ -48,6 +49,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -57,12 +59,16 @@ from client.hashing import encode as _encode
 from client.tld import etld1
 
 __all__ = [
+    "EXTRACTORS",
+    "TRANSFORMS",
     "Expression",
     "SelectorError",
     "compile_expression",
     "evaluate",
-    "EXTRACTORS",
-    "TRANSFORMS",
+    "is_listed_url",
+    "parse",
+    "sender_address",
+    "url_protocol",
 ]
 
 # --------------------------------------------------------------------------- errors
@@ -1193,7 +1199,16 @@ class Expression:
 
 
 def compile_expression(text: str) -> Expression:
-    """Parse and type-check ``text``; :class:`SelectorError` names what is wrong, and where."""
+    """Parse and type-check ``text``; :class:`SelectorError` names what is wrong, and where.
+
+    Compiled expressions are immutable and cached, so evaluating a configured expression
+    per message costs no parsing.
+    """
+    return _compile_cached(text)
+
+
+@lru_cache(maxsize=256)
+def _compile_cached(text: str) -> Expression:
     return Expression(text, tuple(_compile_one(ast, text) for ast in parse(text)))
 
 
