@@ -1,0 +1,561 @@
+"""``Client`` and ``AsyncClient``: the lookup plan run over DNS with dnspython.
+
+The two faces share one configuration (:class:`ClientConfig`) and everything that is
+not I/O (:class:`BaseClient`, after httpx's ``BaseClient``): the plan, the cache, the
+server rotation.  Each face adds only the loop that asks the plan's queries::
+
+    BaseClient            configuration, LookupPlan, cache, retries order
+    |-- Client            sync: dns.query.udp_with_fallback (UDP, TCP on TC), a thread
+    |                     pool for concurrency; or dns.resolver.Resolver (system resolver)
+    `-- AsyncClient       asyncio: one UDP socket per server shared by all outstanding
+                          queries (matched by ID and question), dns.asyncquery.tcp on TC;
+                          or dns.asyncresolver.Resolver; an asyncio.Semaphore caps the
+                          queries in flight
+
+``servers=None`` asks the system's resolvers (``/etc/resolv.conf``) through dnspython's
+Resolver; otherwise the given servers are asked directly, in turn: attempt ``i`` goes to
+``servers[i % len(servers)]``, ``retries`` further attempts after the first.  A timeout is
+retried; SERVFAIL, REFUSED and network errors are retried only when there is another
+server to ask.
+
+Nothing about the network raises out of a lookup: a timeout, SERVFAIL, REFUSED, an
+unparseable reply or a malformed TXT record becomes that token's status, scored 0 and
+listed in the result's ``errors`` (:mod:`client.plan`).  What does raise is the caller's
+own mistake: an unknown selector name, a value that is not a token
+(:class:`ValueError`), a message that cannot be parsed (:class:`client.facts.MessageError`).
+
+The async face sends every query to a server from one socket (per server and client), so
+the 16-bit ID and the question are what tell replies apart, as in most stub resolvers;
+replies from another address or with another question are ignored (RFC 5452 section 9.1).
+Reusing the socket is what makes 20,000 lookups a second possible in Python: a socket per
+query costs more than the rest of the lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import secrets
+import socket
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self, cast
+
+import dns.asyncquery
+import dns.asyncresolver
+import dns.exception
+import dns.message
+import dns.name
+import dns.query
+import dns.rdatatype
+import dns.resolver
+
+from client.cache import TTLCache
+from client.facts import Facts, facts_from_message
+from client.plan import (
+    EDNS_PAYLOAD,
+    Answer,
+    Lookup,
+    LookupPlan,
+    Query,
+    ReplyError,
+    Result,
+    SelectorConfig,
+    SelectorResult,
+    answer_from_reply,
+    failure,
+    query_wire,
+    question_wire,
+    read_reply,
+    reply_from_message,
+    response_matches,
+    value_tokens,
+)
+
+Server = tuple[str, int]
+AnswerCache = TTLCache[tuple[str, str], Answer]
+
+DEFAULT_TIMEOUT = 2.0
+DEFAULT_RETRIES = 2
+DEFAULT_CONCURRENCY = 64
+DNS_PORT = 53
+# Statuses worth asking another server about (when there is one).
+_RETRY_ELSEWHERE = frozenset({"servfail", "refused", "error"})
+# Answers kept in the cache: real answers, including records we could not read (the
+# list said them; asking again within the TTL gets the same bytes).
+_CACHEABLE = frozenset({"hit", "nxdomain", "nodata", "malformed", "newer_version"})
+
+
+def parse_server(spec: str | Server) -> Server:
+    """``"127.0.0.1:5353"``, ``"[::1]:53"``, ``"192.0.2.53"`` or ``(host, port)`` as (host, port).
+
+    The host must be an IP address: a server given by name would need a resolver to
+    find the resolver.
+    """
+    if isinstance(spec, tuple):
+        host, port = spec
+    else:
+        text = spec.strip()
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            port = int(rest[1:]) if rest.startswith(":") else DNS_PORT
+        elif text.count(":") == 1:
+            host, _, raw = text.partition(":")
+            port = int(raw)
+        else:
+            host, port = text, DNS_PORT
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"server {spec!r}: {host!r} is not an IP address") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"server {spec!r}: port {port} out of range")
+    return (str(address), port)
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Everything both faces are configured with; see the module docstring."""
+
+    selectors: tuple[SelectorConfig, ...]
+    servers: tuple[Server, ...] | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    concurrency: int = DEFAULT_CONCURRENCY
+    trusted: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.servers is not None:
+            if not self.servers:
+                raise ValueError("servers: give at least one, or None for the system resolver")
+            object.__setattr__(self, "servers", tuple(parse_server(s) for s in self.servers))
+        if not self.timeout > 0:
+            raise ValueError(f"timeout must be positive, got {self.timeout!r}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {self.retries!r}")
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {self.concurrency!r}")
+
+
+class BaseClient:
+    """Configuration and the pure parts of a client; use :class:`Client` or :class:`AsyncClient`."""
+
+    def __init__(
+        self,
+        selectors: Sequence[SelectorConfig],
+        servers: Iterable[str | Server] | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        cache: AnswerCache | None = None,
+        trusted: Sequence[str] = (),
+    ) -> None:
+        self.config = ClientConfig(
+            selectors=tuple(selectors),
+            servers=None if servers is None else tuple(parse_server(s) for s in servers),
+            timeout=timeout,
+            retries=retries,
+            concurrency=concurrency,
+            trusted=tuple(trusted),
+        )
+        self.plan = LookupPlan(self.config.selectors)
+        self.cache = cache
+
+    @classmethod
+    def from_config(cls, config: ClientConfig, *, cache: AnswerCache | None = None) -> Self:
+        """A client from a ready :class:`ClientConfig` (e.g. one read by ``repq``)."""
+        return cls(
+            config.selectors,
+            config.servers,
+            timeout=config.timeout,
+            retries=config.retries,
+            concurrency=config.concurrency,
+            cache=cache,
+            trusted=config.trusted,
+        )
+
+    def _facts(self, data: bytes, given: dict[str, Any]) -> Facts:
+        return facts_from_message(data, trusted=self.config.trusted, **given)
+
+    def _value_lookup(self, selector: str, value: str, component: str | None) -> Lookup:
+        config = self.plan.selector(selector)
+        return self.plan.start_tokens(selector, value_tokens(config, value, component))
+
+    def _cached(self, query: Query) -> Answer | None:
+        if self.cache is None:
+            return None
+        answer = self.cache.get((query.qname, query.rdtype))
+        if answer is None:
+            return None
+        remaining = self.cache.remaining((query.qname, query.rdtype))
+        ttl = int(remaining) if remaining is not None else answer.ttl
+        return dataclasses.replace(answer, query=query, cached=True, ttl=ttl)
+
+    def _store(self, answer: Answer) -> None:
+        if self.cache is not None and answer.status in _CACHEABLE:
+            self.cache.put((answer.query.qname, answer.query.rdtype), answer, answer.ttl)
+
+    def _attempts(self) -> list[Server]:
+        servers = self.config.servers
+        assert servers is not None
+        return [servers[i % len(servers)] for i in range(self.config.retries + 1)]
+
+    def _retry_elsewhere(self, answer: Answer) -> bool:
+        servers = self.config.servers
+        return answer.status in _RETRY_ELSEWHERE and servers is not None and len(servers) > 1
+
+    def _resolver_setup(self, resolver: dns.resolver.BaseResolver) -> None:
+        resolver.timeout = self.config.timeout
+        resolver.lifetime = self.config.timeout * (self.config.retries + 1)
+        resolver.cache = None  # ours honours negative TTLs and is shared by both faces
+        resolver.use_edns(0, 0, EDNS_PAYLOAD)
+
+
+def _message(query: Query) -> dns.message.QueryMessage:
+    return dns.message.make_query(
+        query.qname + ".", dns.rdatatype.TXT, use_edns=0, payload=EDNS_PAYLOAD
+    )
+
+
+def _where(server: Server) -> str:
+    host, port = server
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _message_answer(query: Query, message: dns.message.Message) -> Answer:
+    return answer_from_reply(query, reply_from_message(message))
+
+
+def _resolver_failure(query: Query, exc: Exception) -> Answer:
+    """Map a dnspython Resolver exception to an answer (the system-resolver path)."""
+    if isinstance(exc, dns.resolver.NXDOMAIN):
+        responses = exc.kwargs.get("responses") or {}
+        for message in responses.values():
+            if isinstance(message, dns.message.Message):
+                return _message_answer(query, message)
+        return Answer(query, "nxdomain")
+    if isinstance(exc, dns.resolver.NoNameservers):
+        errors = exc.kwargs.get("errors") or []
+        for error in reversed(errors):
+            response = error[4] if len(error) > 4 else None
+            if isinstance(response, dns.message.Message):
+                return _message_answer(query, response)
+        return failure(query, "servfail", str(exc))
+    if isinstance(exc, dns.exception.Timeout):
+        return failure(query, "timeout", str(exc))
+    return failure(query, "error", f"{type(exc).__name__}: {exc}")
+
+
+# ------------------------------------------------------------------ sync face
+
+
+class Client(BaseClient):
+    """The synchronous face: ``check``, ``check_message`` and ``lookup`` block.
+
+    Queries of one check run on a thread pool of ``concurrency`` threads (created on
+    first use; ``close()`` or a ``with`` block ends it).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool: ThreadPoolExecutor | None = None
+        self.resolver: dns.resolver.Resolver | None = None
+        if self.config.servers is None:
+            self.resolver = dns.resolver.Resolver()
+            self._resolver_setup(self.resolver)
+
+    def check(self, facts: Facts) -> Result:
+        """Run every selector over ``facts``."""
+        return self._run(self.plan.start(facts))
+
+    def check_message(self, data: bytes, **facts: Any) -> Result:
+        """Extract the facts of an RFC 5322 message (``facts`` override them), then check."""
+        return self.check(self._facts(data, facts))
+
+    def lookup(self, selector: str, value: str, *, component: str | None = None) -> SelectorResult:
+        """Look one value up with one configured selector (see plan.value_tokens)."""
+        return self._run(self._value_lookup(selector, value, component)).selectors[0]
+
+    def answer(self, query: Query) -> Answer:
+        """One query's answer: from the cache, else from the servers (never raises)."""
+        cached = self._cached(query)
+        if cached is not None:
+            return cached
+        answer = self._ask(query)
+        self._store(answer)
+        return answer
+
+    def close(self) -> None:
+        """Stop the thread pool."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _run(self, lookup: Lookup) -> Result:
+        queries = lookup.queries
+        if len(queries) <= 1 or self.config.concurrency == 1:
+            answers = [self.answer(q) for q in queries]
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    self.config.concurrency, thread_name_prefix="repzone-client"
+                )
+            answers = list(self._pool.map(self.answer, queries))
+        return lookup.result(answers)
+
+    def _ask(self, query: Query) -> Answer:
+        if self.resolver is not None:
+            try:
+                resolved = self.resolver.resolve(
+                    query.qname + ".", dns.rdatatype.TXT, raise_on_no_answer=False,
+                    search=False,
+                )
+            except Exception as exc:  # every resolver failure becomes a status
+                return _resolver_failure(query, exc)
+            return _message_answer(query, resolved.response)
+        answer = failure(query, "timeout", "no attempt made")
+        for server in self._attempts():
+            host, port = server
+            try:
+                response, _ = dns.query.udp_with_fallback(
+                    _message(query), host, timeout=self.config.timeout, port=port,
+                    ignore_unexpected=True,
+                )
+            except dns.exception.Timeout:
+                answer = failure(
+                    query, "timeout", f"no reply from {_where(server)} in {self.config.timeout:g} s"
+                )
+                continue
+            except (OSError, EOFError) as exc:
+                answer = failure(query, "error", f"{_where(server)}: {exc}")
+            except (dns.exception.DNSException, ValueError) as exc:
+                answer = failure(query, "error", f"{_where(server)}: unparseable response: {exc}")
+            else:
+                answer = _message_answer(query, response)
+            if not self._retry_elsewhere(answer):
+                return answer
+        return answer
+
+
+# ------------------------------------------------------------------ async face
+
+
+class _Channel(asyncio.DatagramProtocol):
+    """One UDP socket to one server, shared by every outstanding query (keyed by ID)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: dict[int, tuple[bytes, asyncio.Future[bytes | None]]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if addr[0] != self.server[0] or addr[1] != self.server[1] or len(data) < 12:
+            return
+        entry = self.pending.get((data[0] << 8) | data[1])
+        if entry is None:
+            return
+        question, future = entry
+        if response_matches(data, (data[0] << 8) | data[1], question) and not future.done():
+            future.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors are not delivered on an unconnected socket; anything else is
+        # about one datagram we cannot name: its query times out like a lost packet.
+        pass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for _, future in self.pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError(f"socket closed: {exc}"))
+        self.transport = None
+
+    async def ask(self, question: bytes, timeout: float) -> bytes | None:
+        """The matching reply, or None after ``timeout`` seconds."""
+        transport = self.transport
+        if transport is None:
+            raise ConnectionError("socket closed")
+        loop = asyncio.get_running_loop()
+        qid = secrets.randbits(16)
+        while qid in self.pending:
+            qid = secrets.randbits(16)
+        future: asyncio.Future[bytes | None] = loop.create_future()
+        self.pending[qid] = (question, future)
+        timer = loop.call_later(timeout, _expire, future)
+        try:
+            transport.sendto(query_wire(qid, question), self.server)
+            return await future
+        finally:
+            timer.cancel()
+            del self.pending[qid]
+
+
+def _expire(future: asyncio.Future[bytes | None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class AsyncClient(BaseClient):
+    """The asyncio face: the same methods as :class:`Client`, as coroutines.
+
+    Use it from one event loop; ``aclose()`` or ``async with`` closes its sockets.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._semaphore = asyncio.Semaphore(self.config.concurrency)
+        self._channels: dict[Server, _Channel] = {}
+        self._opening: dict[Server, asyncio.Future[_Channel]] = {}
+        self.resolver: dns.asyncresolver.Resolver | None = None
+        if self.config.servers is None:
+            self.resolver = dns.asyncresolver.Resolver()
+            self._resolver_setup(self.resolver)
+
+    async def check(self, facts: Facts) -> Result:
+        """Run every selector over ``facts``; the queries run concurrently."""
+        return await self._run(self.plan.start(facts))
+
+    async def check_message(self, data: bytes, **facts: Any) -> Result:
+        """Extract the facts of an RFC 5322 message (``facts`` override them), then check."""
+        return await self.check(self._facts(data, facts))
+
+    async def lookup(
+        self, selector: str, value: str, *, component: str | None = None
+    ) -> SelectorResult:
+        """Look one value up with one configured selector (see plan.value_tokens)."""
+        return (await self._run(self._value_lookup(selector, value, component))).selectors[0]
+
+    async def answer(self, query: Query) -> Answer:
+        """One query's answer: from the cache, else from the servers (never raises)."""
+        cached = self._cached(query)
+        if cached is not None:
+            return cached
+        async with self._semaphore:
+            answer = await self._ask(query)
+        self._store(answer)
+        return answer
+
+    async def aclose(self) -> None:
+        """Close the sockets."""
+        for channel in self._channels.values():
+            if channel.transport is not None:
+                channel.transport.close()
+        self._channels.clear()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _run(self, lookup: Lookup) -> Result:
+        queries = lookup.queries
+        if len(queries) == 1:
+            return lookup.result([await self.answer(queries[0])])
+        return lookup.result(await asyncio.gather(*(self.answer(q) for q in queries)))
+
+    async def _channel(self, server: Server) -> _Channel:
+        channel = self._channels.get(server)
+        if channel is not None and channel.transport is not None:
+            return channel
+        opening = self._opening.get(server)
+        if opening is not None:
+            return await asyncio.shield(opening)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_Channel] = loop.create_future()
+        self._opening[server] = future
+        try:
+            family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
+            local = "::" if family == socket.AF_INET6 else "0.0.0.0"
+            _, protocol = await loop.create_datagram_endpoint(
+                lambda: _Channel(server), local_addr=(local, 0), family=family
+            )
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters get it through shield
+            raise
+        finally:
+            del self._opening[server]
+        self._channels[server] = protocol
+        future.set_result(protocol)
+        return protocol
+
+    async def _ask(self, query: Query) -> Answer:
+        if self.resolver is not None:
+            try:
+                resolved = await self.resolver.resolve(
+                    query.qname + ".", dns.rdatatype.TXT, raise_on_no_answer=False,
+                    search=False,
+                )
+            except Exception as exc:  # every resolver failure becomes a status
+                return _resolver_failure(query, exc)
+            return _message_answer(query, resolved.response)
+        try:
+            question = question_wire(query.qname)
+        except ValueError as exc:
+            return failure(query, "error", str(exc))
+        timeout = self.config.timeout
+        answer = failure(query, "timeout", "no attempt made")
+        for server in self._attempts():
+            try:
+                channel = await self._channel(server)
+                wire = await channel.ask(question, timeout)
+            except OSError as exc:
+                answer = failure(query, "error", f"{_where(server)}: {exc}")
+                if self._retry_elsewhere(answer):
+                    continue
+                return answer
+            if wire is None:
+                answer = failure(
+                    query, "timeout", f"no reply from {_where(server)} in {timeout:g} s"
+                )
+                continue
+            try:
+                reply = read_reply(wire, question)
+            except ReplyError as exc:
+                answer = failure(query, "error", f"{_where(server)}: {exc}")
+            else:
+                if reply.truncated:
+                    answer = await self._tcp(query, server)
+                else:
+                    answer = answer_from_reply(query, reply)
+            if not self._retry_elsewhere(answer):
+                return answer
+        return answer
+
+    async def _tcp(self, query: Query, server: Server) -> Answer:
+        """The answer over TCP, after a truncated UDP reply (RFC 7766)."""
+        host, port = server
+        try:
+            response = await dns.asyncquery.tcp(
+                _message(query), host, timeout=self.config.timeout, port=port
+            )
+        except dns.exception.Timeout:
+            return failure(query, "timeout", f"no TCP reply from {_where(server)}")
+        except (OSError, EOFError) as exc:
+            return failure(query, "error", f"{_where(server)} over TCP: {exc}")
+        except (dns.exception.DNSException, ValueError) as exc:
+            return failure(query, "error", f"{_where(server)}: unparseable response: {exc}")
+        return _message_answer(query, response)

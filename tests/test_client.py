@@ -1,0 +1,404 @@
+"""Client and AsyncClient end to end against a real zoned on loopback (no DNS mocks)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import math
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from client.cache import TTLCache
+from client.client import AsyncClient, Client
+from client.facts import DkimResult, Facts, Url
+from client.names import HashScheme, OwnerScheme
+from client.plan import Answer, Query, Result, SelectorConfig, SelectorResult, ZoneRef
+from client.selectors import Token, spf_token
+from tests.conftest import copy_zones, free_port, publish, publish_samples
+from tests.zoned_process import Zoned, start_zoned
+from zoned import keys
+from zoned.config import load_zone_file
+from zoned.packed import Record, pack, txt_rdata
+from zoned.store import ZoneStore
+
+pytestmark = pytest.mark.e2e
+
+IP_SCHEME = OwnerScheme("ip")
+NAME = OwnerScheme("name")
+HASHED = OwnerScheme("hash", HashScheme("blake2", "base32", 32))
+SPF_RECORD = "v=spf1 ip4:192.0.2.0/24 -all"
+MALFORMED_IP = "192.0.2.66"
+NEWER_IP = "192.0.2.77"
+
+EXTRA_ZONES = {
+    "asn.example.net": "owner: name",
+    "cc.example.net": "owner: name",
+    "url.example.net": "owner: name",
+    "spf.example.net": "owner: name",
+    "gen.example.net": "owner: {scheme: hash, alg: blake2, encoding: base32, length: 32}",
+}
+
+RECORDS: dict[str, list[dict[str, Any]]] = {
+    "bl.example.net": [
+        {"token": "192.0.2.10", "n": 120, "v1m": 12, "l": 1763769600},
+        {"token": "2001:db8:1:2::/64", "n": 50, "v1m": 15},
+    ],
+    "asn.example.net": [{"token": "64496", "n": 200, "v1m": 3}],
+    "cc.example.net": [{"token": "XX", "n": 1000, "v1m": 8}],
+    "dom.example.net": [
+        {"token": "example.com.a", "n": 100, "v1m": 20},
+        {"token": "example.net.r", "n": 100, "v1m": 0},
+    ],
+    "spf.example.net": [{"token": spf_token(SPF_RECORD), "n": 50, "v1m": 15}],
+    "url.example.net": [
+        {"token": "example.com", "n": 100, "v1m": 30},
+        {"token": "example.org", "n": 30, "v1m": 0},
+    ],
+    "gen.example.net": [{"token": "mx.example.com", "n": 40, "v1m": 9}],
+}
+
+
+def rspamd(mean: float, reject: float = 15.0) -> float:
+    return math.tanh(mean / reject * 1.83178 - 0.5493)
+
+
+def craft(zones: Path, zone: str, token: str, text: bytes) -> None:
+    """Write a TXT answer the publisher would refuse, straight through the store writer."""
+    config = load_zone_file(zones / f"{zone}.yaml")
+    store = ZoneStore.create_or_open(config.store, "ip")
+    try:
+        with store.transaction() as txn:
+            txn.put(keys.net_key(ipaddress.ip_network(token)),
+                    pack([Record(16, 300, txt_rdata(text))]))
+    finally:
+        store.close()
+
+
+def filled_zones(base: Path) -> Path:
+    """The example zones plus one zone per component, with known records published."""
+    zones = copy_zones(base)
+    for zone, owner in EXTRA_ZONES.items():
+        (zones / f"{zone}.yaml").write_text(
+            f"zone: {zone}\nsoa: {{mname: ns1.example.net, rname: hostmaster@example.net}}\n"
+            f"ns: [ns1.example.net]\n{owner}\nstore: ../var/{zone}\n"
+        )
+    publish_samples(zones)
+    for zone, records in RECORDS.items():
+        publish(zones, zone, records)
+    craft(zones, "bl.example.net", MALFORMED_IP, b"v=1;n=12;broken")
+    craft(zones, "bl.example.net", NEWER_IP, b"v=2;n=120;v1m=12")
+    return zones
+
+
+@pytest.fixture(scope="module")
+def zoned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zoned]:
+    base = tmp_path_factory.mktemp("client")
+    server = start_zoned(filled_zones(base), base / "zoned.log")
+    yield server
+    assert server.stop() == 0, server.log.read_text()
+
+
+def selectors() -> list[SelectorConfig]:
+    return [
+        SelectorConfig("ip", "ip", "bl.example.net", IP_SCHEME, components={
+            "asn": ZoneRef("asn.example.net", NAME), "country": ZoneRef("cc.example.net", NAME)}),
+        SelectorConfig("dkim", "dkim", "dom.example.net", NAME),
+        SelectorConfig("spf", "spf", "spf.example.net", NAME),
+        SelectorConfig("url", "url", "url.example.net", NAME),
+        SelectorConfig("helo", "generic", "gen.example.net", HASHED, expression="helo"),
+    ]
+
+
+FACES = ["sync", "async"]
+
+
+def run(face: str, config: list[SelectorConfig], servers: Any, method: str, *args: Any,
+        **options: Any) -> Any:
+    """Call ``method`` on a fresh client of the given face; the async face via asyncio.run."""
+    if face == "sync":
+        with Client(config, servers, **options) as client:
+            return getattr(client, method)(*args)
+
+    async def go() -> Any:
+        async with AsyncClient(config, servers, **options) as client:
+            return await getattr(client, method)(*args)
+
+    return asyncio.run(go())
+
+
+def server(zoned: Zoned) -> list[tuple[str, int]]:
+    return [("127.0.0.1", zoned.port)]
+
+
+# ------------------------------------------------------------------ every selector
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_ip_selector_adds_ip_asn_and_country(zoned: Zoned, face: str) -> None:
+    facts = Facts(ip="192.0.2.10", asn="64496", country="XX")
+    result: Result = run(face, selectors(), server(zoned), "check", facts)
+    ip = result["ip"]
+    assert [(c.token.component, c.status) for c in ip.components] == [
+        ("ip", "hit"), ("asn", "hit"), ("country", "hit")]
+    assert [q.qname for q in ip.queries] == [
+        "10.2.0.192.bl.example.net", "64496.asn.example.net", "xx.cc.example.net"]
+    expected = rspamd(12) + 0.4 * rspamd(3) + 0.01 * rspamd(8)
+    assert ip.score == pytest.approx(expected)
+    assert round(ip.components[0].score, 2) == 0.72
+    assert ip.symbol == "SENDER_REP_SPAM"
+    assert result.errors == []
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_an_ipv6_sender_is_found_under_its_64(zoned: Zoned, face: str) -> None:
+    result: Result = run(face, selectors(), server(zoned), "check",
+                         Facts(ip="2001:db8:1:2:aaaa::5"))
+    ip = result["ip"]
+    assert ip.tokens[0].value == "2001:db8:1:2::/64"
+    assert ip.components[0].status == "hit"
+    assert ip.score == pytest.approx(rspamd(15))
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_a_hashed_ip_zone_answers_with_counters(zoned: Zoned, face: str) -> None:
+    config = [SelectorConfig("ip", "ip", "hash.example.net", HASHED)]
+    result: SelectorResult = run(face, config, server(zoned), "lookup", "ip", "192.0.2.1")
+    assert result.components[0].method == "counters"
+    assert result.score == pytest.approx((110 - 4 + 3) / 120)
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_dkim_scores_accepted_signatures_only(zoned: Zoned, face: str) -> None:
+    facts = Facts(dkim=(DkimResult("mail.example.com", "pass"),
+                        DkimResult("example.net", "fail")))
+    dkim = run(face, selectors(), server(zoned), "check", facts)["dkim"]
+    assert [(c.token.value, c.status, c.counted) for c in dkim.components] == [
+        ("example.com.a", "hit", True), ("example.net.r", "hit", False)]
+    assert dkim.score == pytest.approx(rspamd(20))
+    assert dkim.symbol == "DKIM_SCORE"
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_spf_record_hash_is_looked_up_when_spf_passed(zoned: Zoned, face: str) -> None:
+    facts = Facts(spf_result="pass", spf_record=SPF_RECORD)
+    spf = run(face, selectors(), server(zoned), "check", facts)["spf"]
+    assert spf.queries[0].qname == f"{spf_token(SPF_RECORD)}.spf.example.net"
+    assert spf.score == pytest.approx(rspamd(15))
+    assert spf.symbol == "SPF_REP_SPAM"
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_url_domains_are_weighted_by_their_share_of_urls(zoned: Zoned, face: str) -> None:
+    urls = (Url("a.example.com", "http://a.example.com/1", frozenset()),
+            Url("b.example.com", "http://b.example.com/2", frozenset()),
+            Url("www.example.org", "https://www.example.org/", frozenset()))
+    url = run(face, selectors(), server(zoned), "check", Facts(urls=urls))["url"]
+    assert [(c.token.value, c.weight) for c in url.components] == [
+        ("example.com", 1.0), ("example.org", 0.5)]
+    assert url.score == pytest.approx(rspamd(30) + 0.5 * rspamd(0))
+    assert url.symbol == "URL_SCORE"
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_generic_expression_values_are_looked_up_hashed(zoned: Zoned, face: str) -> None:
+    helo = run(face, selectors(), server(zoned), "check", Facts(helo="mx.example.com"))["helo"]
+    assert helo.components[0].status == "hit"
+    assert helo.score == pytest.approx(rspamd(9))
+    assert helo.symbol == "HELO"  # a generic rule's own name, not split (Rspamd's default)
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_check_message_runs_every_selector(zoned: Zoned, face: str) -> None:
+    message = (
+        b"Received: from mx.example.com (mx.example.com [192.0.2.10])\r\n"
+        b"\tby mail.example.org with ESMTP id 1; Mon, 1 Jan 2024 00:00:00 +0000\r\n"
+        b"Authentication-Results: mail.example.org; dkim=pass header.d=mail.example.com;\r\n"
+        b" spf=pass smtp.mailfrom=sender@example.com\r\n"
+        b"From: Sender <sender@example.com>\r\nTo: rcpt@example.org\r\nSubject: hi\r\n"
+        b"Content-Type: text/plain\r\n\r\n"
+        b"See http://a.example.com/x and http://b.example.com/y\r\n"
+    )
+    result: Result = run(face, selectors(), server(zoned), "check_message", message)
+    assert result["ip"].tokens[0].value == "192.0.2.10"
+    assert result["ip"].score > 0.7
+    assert [t.value for t in result["dkim"].tokens] == ["example.com.a"]
+    assert result["url"].tokens[0].value == "example.com"
+    assert result["helo"].score == pytest.approx(rspamd(9))
+    assert result.errors == []
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_lookup_takes_one_value(zoned: Zoned, face: str) -> None:
+    result: SelectorResult = run(face, selectors(), server(zoned), "lookup", "ip", "192.0.2.10")
+    assert result.queries[0].qname == "10.2.0.192.bl.example.net"
+    assert result.answers[0].text == "v=1;n=120;l=1763769600;v1m=12"
+    assert result.score == pytest.approx(rspamd(12))
+
+
+def test_lookup_of_a_component_value(zoned: Zoned) -> None:
+    with Client(selectors(), server(zoned)) as client:
+        asn = client.lookup("ip", "64496", component="asn")
+    assert asn.queries[0].qname == "64496.asn.example.net"
+    assert asn.score == pytest.approx(0.4 * rspamd(3))
+
+
+# ------------------------------------------------------------------ failures
+
+
+@pytest.fixture
+def silent() -> Iterator[int]:
+    """A UDP port with a socket that never answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_a_server_that_never_answers_times_out_without_raising(
+    silent: int, face: str
+) -> None:
+    started = time.monotonic()
+    result: Result = run(face, selectors(), [("127.0.0.1", silent)], "check",
+                         Facts(ip="192.0.2.10"), timeout=0.2, retries=1)
+    elapsed = time.monotonic() - started
+    ip = result["ip"]
+    assert ip.components[0].status == "timeout"
+    assert ip.score == 0.0 and ip.symbol is None
+    assert "timeout" in result.errors[0]
+    assert 0.4 <= elapsed < 3
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_a_port_where_nothing_listens_times_out(face: str) -> None:
+    result: Result = run(face, selectors(), [("127.0.0.1", free_port())], "check",
+                         Facts(ip="192.0.2.10"), timeout=0.2, retries=0)
+    assert result["ip"].components[0].status == "timeout"
+    assert result["ip"].score == 0.0
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_the_next_server_is_asked_after_a_timeout(zoned: Zoned, silent: int, face: str) -> None:
+    servers = [("127.0.0.1", silent), ("127.0.0.1", zoned.port)]
+    result: SelectorResult = run(face, selectors(), servers, "lookup", "ip", "192.0.2.10",
+                                 timeout=0.2, retries=1)
+    assert result.components[0].status == "hit"
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_a_zone_the_server_does_not_serve_is_refused(zoned: Zoned, face: str) -> None:
+    config = [SelectorConfig("ip", "ip", "nowhere.example", IP_SCHEME)]
+    result: SelectorResult = run(face, config, server(zoned), "lookup", "ip", "192.0.2.10")
+    assert result.components[0].status == "refused"
+    assert result.score == 0.0
+    assert "refused" in result.errors[0]
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_malformed_and_newer_txt_records_score_zero_and_say_why(zoned: Zoned, face: str) -> None:
+    bad: SelectorResult = run(face, selectors(), server(zoned), "lookup", "ip", MALFORMED_IP)
+    assert bad.components[0].status == "malformed"
+    assert bad.answers[0].text == "v=1;n=12;broken"
+    newer: SelectorResult = run(face, selectors(), server(zoned), "lookup", "ip", NEWER_IP)
+    assert newer.components[0].status == "newer_version"
+    assert "version 2" in newer.errors[0]
+    assert bad.score == newer.score == 0.0
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_a_truncated_answer_is_fetched_over_tcp(zoned: Zoned, face: str) -> None:
+    """bl.example.net's static "huge" TXT (about 1,770 bytes) only fits TCP."""
+    query = Query(Token("generic", "generic", "huge", 1.0), "huge.bl.example.net")
+    answer: Answer = run(face, selectors(), server(zoned), "answer", query)
+    assert answer.status == "malformed"  # static text, not a v=1 record
+    assert answer.text is not None and answer.text.startswith("huge-")
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_the_system_resolver_path(zoned: Zoned, face: str) -> None:
+    """servers=None goes through dnspython's Resolver (pointed at zoned here)."""
+
+    def point(client: Client | AsyncClient) -> None:
+        assert client.resolver is not None
+        client.resolver.nameservers = ["127.0.0.1"]
+        client.resolver.port = zoned.port
+
+    if face == "sync":
+        with Client(selectors(), None) as client:
+            point(client)
+            hit = client.lookup("ip", "192.0.2.10")
+            missing = client.lookup("ip", "192.0.2.200")
+            refused = client.answer(Query(Token("ip", "ip", "x", 1.0), "x.nowhere.example"))
+    else:
+        async def go() -> tuple[SelectorResult, SelectorResult, Answer]:
+            async with AsyncClient(selectors(), None) as client:
+                point(client)
+                return (await client.lookup("ip", "192.0.2.10"),
+                        await client.lookup("ip", "192.0.2.200"),
+                        await client.answer(
+                            Query(Token("ip", "ip", "x", 1.0), "x.nowhere.example")))
+
+        hit, missing, refused = asyncio.run(go())
+    assert hit.score == pytest.approx(rspamd(12))
+    assert missing.components[0].status == "nxdomain"
+    assert refused.status in ("refused", "servfail")
+
+
+# ------------------------------------------------------------------ cache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_the_cache_honours_ttl_and_negative_ttl(zoned: Zoned, face: str) -> None:
+    """TXT TTL 300; NXDOMAIN min(SOA TTL 3600, MINIMUM 60) = 60 (RFC 2308)."""
+    clock = Clock()
+    cache: TTLCache[tuple[str, str], Answer] = TTLCache(clock=clock)
+    facts = Facts(ip="192.0.2.10", asn="64497")  # the ASN is not listed: NXDOMAIN
+
+    def check() -> list[tuple[str, bool, int | None]]:
+        result: Result = run(face, selectors(), server(zoned), "check", facts, cache=cache)
+        return [(a.status, a.cached, a.ttl) for a in result["ip"].answers]
+
+    assert check() == [("hit", False, 300), ("nxdomain", False, 60)]
+    clock.now = 59
+    assert check() == [("hit", True, 241), ("nxdomain", True, 1)]
+    clock.now = 61
+    assert check() == [("hit", True, 239), ("nxdomain", False, 60)]
+    clock.now = 100
+    assert check() == [("hit", True, 200), ("nxdomain", True, 21)]
+    clock.now = 301
+    assert check() == [("hit", False, 300), ("nxdomain", False, 60)]
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_failures_are_not_cached(silent: int, face: str) -> None:
+    cache: TTLCache[tuple[str, str], Answer] = TTLCache(clock=Clock())
+    run(face, selectors(), [("127.0.0.1", silent)], "check", Facts(ip="192.0.2.10"),
+        cache=cache, timeout=0.1, retries=0)
+    assert len(cache) == 0
+
+
+def test_concurrent_async_checks_share_one_socket(zoned: Zoned) -> None:
+    """Many checks in flight at once all get their own answers."""
+    addresses = [f"192.0.2.{i}" for i in range(1, 60)] + ["192.0.2.10"] * 20
+
+    async def go() -> list[Result]:
+        async with AsyncClient(selectors(), server(zoned), concurrency=16) as client:
+            return await asyncio.gather(*(client.check(Facts(ip=a)) for a in addresses))
+
+    results = asyncio.run(go())
+    for address, result in zip(addresses, results, strict=True):
+        assert result["ip"].tokens[0].value == address
+        assert result["ip"].errors == []
+    assert all(r["ip"].score == pytest.approx(rspamd(12)) for r in results[-20:])
