@@ -82,6 +82,7 @@ DEFAULT_TIMEOUT = 2.0
 DEFAULT_RETRIES = 2
 DEFAULT_CONCURRENCY = 64
 DNS_PORT = 53
+RECEIVE_BUFFER = 1 << 20
 # Statuses worth asking another server about (when there is one).
 _RETRY_ELSEWHERE = frozenset({"servfail", "refused", "error"})
 # Answers kept in the cache: real answers, including records we could not read (the
@@ -164,6 +165,10 @@ class BaseClient:
         )
         self.plan = LookupPlan(self.config.selectors)
         self.cache = cache
+        self._setup()
+
+    def _setup(self) -> None:
+        """The face's own state (sockets, pools, resolver); called by __init__."""
 
     @classmethod
     def from_config(cls, config: ClientConfig, *, cache: AnswerCache | None = None) -> Self:
@@ -260,8 +265,7 @@ class Client(BaseClient):
     first use; ``close()`` or a ``with`` block ends it).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def _setup(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
         self.resolver: dns.resolver.Resolver | None = None
         if self.config.servers is None:
@@ -365,6 +369,14 @@ class _Channel(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                # Hundreds of replies may arrive while the loop is busy: the default
+                # buffer (about 256 small datagrams on Linux) would drop the rest.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            except OSError:  # pragma: no cover - capped by the kernel, never fatal
+                pass
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         if addr[0] != self.server[0] or addr[1] != self.server[1] or len(data) < 12:
@@ -418,8 +430,7 @@ class AsyncClient(BaseClient):
     Use it from one event loop; ``aclose()`` or ``async with`` closes its sockets.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def _setup(self) -> None:
         self._semaphore = asyncio.Semaphore(self.config.concurrency)
         self._channels: dict[Server, _Channel] = {}
         self._opening: dict[Server, asyncio.Future[_Channel]] = {}
@@ -492,9 +503,12 @@ class AsyncClient(BaseClient):
             _, protocol = await loop.create_datagram_endpoint(
                 lambda: _Channel(server), local_addr=(local, 0), family=family
             )
-        except BaseException as exc:
+        except Exception as exc:
             future.set_exception(exc)
-            future.exception()  # retrieved: waiters get it through shield
+            future.exception()  # marked retrieved: waiters get it through shield
+            raise
+        except BaseException:  # cancelled: so are the waiters
+            future.cancel()
             raise
         finally:
             del self._opening[server]

@@ -459,8 +459,12 @@ class SelectorResult:
                 if answer.cached:
                     shown += ", from cache"
                 lines.append(f"    answer  {shown}")
-            if comp.status == "hit" or comp.method != "none":
+            if comp.status == "hit":
                 lines.append(f"    score   {comp.score:+.4f} ({comp.detail})")
+            elif comp.status in FAILURES:
+                lines.append("    score   +0.0000 (the lookup failed: scored 0)")
+            else:
+                lines.append("    score   +0.0000 (not listed)")
             if not comp.counted:
                 lines.append("    not counted (only accepted DKIM signatures, .a, score)")
             else:
