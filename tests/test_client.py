@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from client.cache import TTLCache
-from client.client import AsyncClient, Client
+from client.client import AsyncClient, Client, _Limiter
 from client.facts import DkimResult, Facts, Url
 from client.names import HashScheme, OwnerScheme
 from client.plan import Answer, Query, Result, SelectorConfig, SelectorResult, ZoneRef
@@ -402,3 +402,52 @@ def test_concurrent_async_checks_share_one_socket(zoned: Zoned) -> None:
         assert result["ip"].tokens[0].value == address
         assert result["ip"].errors == []
     assert all(r["ip"].score == pytest.approx(rspamd(12)) for r in results[-20:])
+
+
+# ------------------------------------------------------------------ concurrency limit
+
+
+def test_the_limiter_hands_out_slots_in_order() -> None:
+    """Several slots at once, FIFO waiters, and a cancelled waiter passes its turn on."""
+
+    async def go() -> list[str]:
+        limiter = _Limiter(3)
+        order: list[str] = []
+        assert limiter.try_take(2)
+        assert not limiter.try_take(2)
+
+        async def wait(name: str) -> None:
+            await limiter.take()
+            order.append(name)
+
+        first = asyncio.ensure_future(wait("first"))
+        cancelled = asyncio.ensure_future(wait("cancelled"))
+        last = asyncio.ensure_future(wait("last"))
+        await asyncio.sleep(0)
+        assert order == ["first"] and limiter.used == 3  # one slot was free
+        cancelled.cancel()
+        await asyncio.sleep(0)
+        assert not limiter.try_take(1)  # "last" is queued ahead of newcomers
+        limiter.give(2)
+        await asyncio.gather(first, last)
+        assert cancelled.cancelled()
+        assert limiter.used == 2
+        return order
+
+    assert asyncio.run(go()) == ["first", "last"]
+
+
+def test_async_checks_wait_for_a_free_slot(silent: int) -> None:
+    """concurrency=3: a fourth check waits until a slot frees, here by a timeout."""
+
+    async def go() -> tuple[float, list[Result]]:
+        async with AsyncClient(selectors(), [("127.0.0.1", silent)], concurrency=3,
+                               timeout=0.3, retries=0) as client:
+            started = time.monotonic()
+            results = await asyncio.gather(
+                *(client.check(Facts(ip=f"192.0.2.{i}")) for i in range(1, 5)))
+            return time.monotonic() - started, results
+
+    elapsed, results = asyncio.run(go())
+    assert all(r["ip"].components[0].status == "timeout" for r in results)
+    assert 0.55 <= elapsed < 3
