@@ -10,16 +10,18 @@ from pathlib import Path
 
 from client import names
 from publisher.describe import describe_answer, render_key
+from publisher.export import add_export_parser
 from publisher.learn import add_learn_parser
 from publisher.plan import PlanRefused
 from publisher.processors import MapError
 from publisher.progress import Progress
-from publisher.records import RecordError, load_entries
+from publisher.rbldnsd import add_import_rbldnsd_arguments
+from publisher.records import RecordError, load_entries, write_entries
 from publisher.settings import source_settings
 from publisher.source import SourceError
 from publisher.sync import Runner, ZoneSync
 from zoned.config import ConfigError, ZoneConfig, load_zones
-from zoned.store import StoreError, ZoneStore
+from zoned.store import StoreError
 
 
 def _zone(config_dir: Path, name: str) -> ZoneConfig:
@@ -30,31 +32,10 @@ def _zone(config_dir: Path, name: str) -> ZoneConfig:
     raise SystemExit(f"zonepub: no zone {name!r} in {config_dir}")
 
 
-def store_kind(config: ZoneConfig) -> str:
-    """The store key layout a zone uses: networks for ip zones, names otherwise."""
-    return "ip" if config.scheme.kind == "ip" else "name"
-
-
 def cmd_import(args: argparse.Namespace) -> int:
     config = _zone(args.config, args.zone)
     entries = load_entries(config, args.files)
-    store = ZoneStore.create_or_open(config.store, store_kind(config))  # type: ignore[arg-type]
-    try:
-        stale = [key for key, _ in store.entries() if key not in entries] if args.replace else []
-        with store.transaction() as txn:
-            before = txn.serial_before
-            added = changed = deleted = 0
-            for key, value in entries.items():
-                old = txn.get(key)
-                if old != value:
-                    txn.put(key, value)
-                    added += old is None
-                    changed += old is not None
-            for key in stale:
-                deleted += txn.delete(key)
-        after = txn.serial_after
-    finally:
-        store.close()
+    added, changed, deleted, before, after = write_entries(config, entries, replace=args.replace)
     print(
         f"zone {config.origin}: {added} added, {changed} changed, {deleted} deleted; "
         f"serial {before} -> {after}"
@@ -148,6 +129,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      help="delete every published token that the files do not list")
     imp.add_argument("files", nargs="+", type=Path, help='JSON lines: {"token": ..., "n": ...}')
     imp.set_defaults(func=cmd_import)
+    add_import_rbldnsd_arguments(imp, cmd_import)
     sync = commands.add_parser("sync", help="publish the zones' Redis sources")
     sync.add_argument("--zone", action="append", help="only this zone (repeatable)")
     sync.add_argument("--once", action="store_true", help="one full sync, then exit")
@@ -158,6 +140,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sync.add_argument("--redis", help="Redis URL to use instead of the zone files' source.redis")
     sync.set_defaults(func=cmd_sync)
     add_learn_parser(commands)
+    add_export_parser(commands)
     show = commands.add_parser("names", help="print the owner names of a token under a zone")
     show.add_argument("--zone", required=True, help="the zone")
     show.add_argument("token", help="an IP address, a name or any token, by the zone's scheme")

@@ -67,11 +67,10 @@ import dns.rdatatype
 from client import names
 from client.codes import CodeError, validate_code
 from publisher.export import find_zone
-from publisher.records import RecordError
+from publisher.records import RecordError, write_entries
 from zoned import keys
 from zoned.config import ZoneConfig
 from zoned.packed import Record, pack, txt_rdata
-from zoned.store import Kind, ZoneStore
 from zoned.wire import T_A, T_MX, T_TXT
 
 DatasetKind = Literal["ip4set", "ip4trie", "ip6trie", "dnset", "generic"]
@@ -837,35 +836,6 @@ def dataset_entries(
     if problems:
         raise DatasetError(problems)
     return entries, len(read), notes
-
-
-def write_entries(
-    config: ZoneConfig, entries: Mapping[bytes, bytes], *, replace: bool
-) -> tuple[int, int, int, int, int]:
-    """Commit entries as one serial, as ``zonepub import`` does.
-
-    Returns (added, changed, deleted, serial before, serial after); ``replace``
-    deletes every key that ``entries`` does not hold.
-    """
-    kind: Kind = "ip" if config.scheme.kind == "ip" else "name"
-    store = ZoneStore.create_or_open(config.store, kind)
-    try:
-        stale = [key for key, _ in store.entries() if key not in entries] if replace else []
-        added = changed = deleted = 0
-        with store.transaction() as txn:
-            before = txn.serial_before
-            for key, value in entries.items():
-                old = txn.get(key)
-                if old != value:
-                    txn.put(key, value)
-                    added += old is None
-                    changed += old is not None
-            for key in stale:
-                deleted += txn.delete(key)
-        after = txn.serial_after
-    finally:
-        store.close()
-    return added, changed, deleted, before, after
 
 
 def import_rbldnsd(

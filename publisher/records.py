@@ -20,6 +20,7 @@ from client.txt import TxtError
 from zoned import keys
 from zoned.answers import token_answer
 from zoned.config import ZoneConfig
+from zoned.store import Kind, ZoneStore
 from zoned.wire import name_labels
 
 Fields = Mapping[str, int | float | str]
@@ -118,3 +119,32 @@ def load_entries(config: ZoneConfig, paths: Iterable[Path]) -> dict[bytes, bytes
     if problems:
         raise RecordError("\n".join(problems))
     return result
+
+
+def write_entries(
+    config: ZoneConfig, entries: Mapping[bytes, bytes], *, replace: bool
+) -> tuple[int, int, int, int, int]:
+    """Commit entries as one serial, as ``zonepub import`` does.
+
+    Returns (added, changed, deleted, serial before, serial after); ``replace``
+    deletes every key that ``entries`` does not hold.
+    """
+    kind: Kind = "ip" if config.scheme.kind == "ip" else "name"
+    store = ZoneStore.create_or_open(config.store, kind)
+    try:
+        stale = [key for key, _ in store.entries() if key not in entries] if replace else []
+        added = changed = deleted = 0
+        with store.transaction() as txn:
+            before = txn.serial_before
+            for key, value in entries.items():
+                old = txn.get(key)
+                if old != value:
+                    txn.put(key, value)
+                    added += old is None
+                    changed += old is not None
+            for key in stale:
+                deleted += txn.delete(key)
+        after = txn.serial_after
+    finally:
+        store.close()
+    return added, changed, deleted, before, after

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 packages=()
 command -v dig >/dev/null 2>&1 || packages+=(bind9-dnsutils)
 command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
+command -v named-checkzone >/dev/null 2>&1 || packages+=(bind9-utils)
+command -v knotd >/dev/null 2>&1 || packages+=(knot)
+command -v kzonecheck >/dev/null 2>&1 || packages+=(knot-dnssecutils)
+command -v rbldnsd >/dev/null 2>&1 || packages+=(rbldnsd)
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 if [ "${#packages[@]}" -gt 0 ]; then
