@@ -311,17 +311,18 @@ class Client(BaseClient):
     ) -> None:
         self.close()
 
-    def _run(self, lookup: Lookup) -> Result:
-        queries = lookup.queries
+    def answers(self, queries: Sequence[Query]) -> list[Answer]:
+        """Several queries' answers, in order, asked concurrently (never raises)."""
         if len(queries) <= 1 or self.config.concurrency == 1:
-            answers = [self.answer(q) for q in queries]
-        else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    self.config.concurrency, thread_name_prefix="repzone-client"
-                )
-            answers = list(self._pool.map(self.answer, queries))
-        return lookup.result(answers)
+            return [self.answer(q) for q in queries]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                self.config.concurrency, thread_name_prefix="repzone-client"
+            )
+        return list(self._pool.map(self.answer, queries))
+
+    def _run(self, lookup: Lookup) -> Result:
+        return lookup.result(self.answers(lookup.queries))
 
     def _ask(self, query: Query) -> Answer:
         if self.resolver is not None:
@@ -502,7 +503,7 @@ class AsyncClient(BaseClient):
     async def check(self, facts: Facts) -> Result:
         """Run every selector over ``facts``; the queries run concurrently."""
         lookup = self.plan.start(facts)
-        return lookup.result(await self._answers(lookup.queries))
+        return lookup.result(await self.answers(lookup.queries))
 
     async def check_message(self, data: bytes, **facts: Any) -> Result:
         """Extract the facts of an RFC 5322 message (``facts`` override them), then check."""
@@ -513,11 +514,11 @@ class AsyncClient(BaseClient):
     ) -> SelectorResult:
         """Look one value up with one configured selector (see plan.value_tokens)."""
         lookup = self._value_lookup(selector, value, component)
-        return lookup.result(await self._answers(lookup.queries)).selectors[0]
+        return lookup.result(await self.answers(lookup.queries)).selectors[0]
 
     async def answer(self, query: Query) -> Answer:
         """One query's answer: from the cache, else from the servers (never raises)."""
-        return (await self._answers([query]))[0]
+        return (await self.answers([query]))[0]
 
     async def aclose(self) -> None:
         """Close the sockets."""
@@ -537,8 +538,12 @@ class AsyncClient(BaseClient):
     ) -> None:
         await self.aclose()
 
-    async def _answers(self, queries: Sequence[Query]) -> list[Answer]:
-        """Every query's answer, in order: cache, one first attempt for all, then retries."""
+    async def answers(self, queries: Sequence[Query]) -> list[Answer]:
+        """Several queries' answers, in order (never raises).
+
+        From the cache where it can; the others' first attempts go out at once and are
+        awaited as bare futures; only those that need another attempt get a Task.
+        """
         found: list[Answer | None] = [self._cached(q) for q in queries]
         todo = [i for i, answer in enumerate(found) if answer is None]
         if todo and self.resolver is None and self._limiter.try_take(len(todo)):

@@ -218,6 +218,10 @@ class SelectorConfig:
     max_urls: int = MAX_URLS
     url_weights: str = "message"
     delimiter: str = ":"
+    # Every component's zone, the main one included, built once: a check asks per token.
+    _zones: Mapping[str, ZoneRef] = field(
+        init=False, repr=False, compare=False, default_factory=_empty_zones
+    )
 
     def __post_init__(self) -> None:
         kind = KIND_ALIASES.get(self.kind, self.kind)
@@ -247,7 +251,9 @@ class SelectorConfig:
             # Rspamd: the ip rule is inbound-only, every other rule checks both ways.
             object.__setattr__(self, "outbound", kind != "ip")
         object.__setattr__(self, "weights", MappingProxyType(dict(self.weights)))
+        zones = {kind: ZoneRef(self.zone, self.scheme), **self.components}
         object.__setattr__(self, "components", MappingProxyType(dict(self.components)))
+        object.__setattr__(self, "_zones", MappingProxyType(zones))
 
     @property
     def main_component(self) -> str:
@@ -268,11 +274,7 @@ class SelectorConfig:
 
     def zone_for(self, component: str) -> ZoneRef | None:
         """The zone publishing ``component``'s tokens, or None when none is configured."""
-        if component in self.components:
-            return self.components[component]
-        if component == self.main_component:
-            return ZoneRef(self.zone, self.scheme)
-        return None
+        return self._zones.get(component)
 
     def weight_for(self, token: Token) -> float:
         """The token's multiplier: the configured weight of its component, else its own."""
