@@ -30,6 +30,7 @@ them per selector.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -106,8 +107,14 @@ def is_local_ip(ip: str | None, local_networks: Sequence[str] = LOCAL_NETWORKS) 
     address = sender_address(ip)
     if address is None:
         return False
-    networks = [*_ALWAYS_LOCAL, *(ipaddress.ip_network(n, strict=False) for n in local_networks)]
+    networks = _ALWAYS_LOCAL + _networks(tuple(local_networks))
     return any(address.version == n.version and address in n for n in networks)
+
+
+@functools.lru_cache(maxsize=64)
+def _networks(texts: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Parsed once per configuration: this runs for every message."""
+    return tuple(ipaddress.ip_network(n, strict=False) for n in texts)
 
 
 def rule_applies(

@@ -31,6 +31,7 @@ differently (update the package to follow the PSL).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from functools import cache
 
@@ -65,6 +66,7 @@ def _suffix_labels(labels: list[str]) -> int:
     return 0 if suffix is None else suffix.count(".") + 1
 
 
+@functools.lru_cache(maxsize=65536)
 def etld1(host: str) -> str:
     """The registrable part of ``host`` (eTLD+1), cut as Rspamd's ``get_tld`` cuts it.
 

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 # RFC 7766 6.2.3 suggests tens of seconds for an idle TCP connection; we keep it short
 # because scanners open connections only after a truncated UDP answer.
 DEFAULT_IDLE_TIMEOUT = 10.0
+RECEIVE_BUFFER = 4 * 1024 * 1024
 
 
 class UDPServer(DatagramProtocol):
@@ -39,6 +40,13 @@ class UDPServer(DatagramProtocol):
     def startProtocol(self) -> None:
         sock = getattr(self.transport, "socket", None)
         self._sendto = sock.sendto if isinstance(sock, socket.socket) else None
+        if isinstance(sock, socket.socket):
+            # The default receive buffer holds a few hundred queries: bursts from busy
+            # resolvers or scanners would be dropped.  The kernel caps it at rmem_max.
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            except OSError:
+                pass
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
         reply = self.responder.respond(datagram, False)

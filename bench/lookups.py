@@ -3,7 +3,7 @@
 
 Usage (from the repository root, with the project's virtualenv)::
 
-    python bench/client.py [--tokens 100000] [--duration 10] [--messages 100] [--rounds 3]
+    python bench/lookups.py [--tokens 100000] [--duration 10] [--messages 100] [--rounds 3]
 
 What it does:
 
@@ -451,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}")
-    print("command: " + " ".join([Path(sys.executable).name, "bench/client.py",
+    print("command: " + " ".join([Path(sys.executable).name, "bench/lookups.py",
                                   *(argv if argv is not None else sys.argv[1:])]))
     return 0
 
