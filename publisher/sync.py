@@ -84,6 +84,7 @@ class _State:
     down: bool = False
     retry_at: float = 0.0
     backoff: float = 0.0
+    full_pass: FullPass | None = None
 
 
 class ZoneSync:
@@ -195,27 +196,10 @@ class ZoneSync:
     def full(self, *, dry_run: bool = False, force: bool = False,
              progress: Progress | None = None) -> Result:
         """SCAN everything, diff against the store, commit one serial (unless dry_run)."""
-        started = time.monotonic()
-        stats = Stats()
-        desired: dict[bytes, bytes] = {}
-        keep: set[bytes] = set()
-        for batch in self.source.scan(self.batch):
-            for item in self.read(batch, stats):
-                token, result = self.evaluate(item, stats)
-                if result is KEEP:
-                    if token is not None:
-                        keep.update(self._owner_keys(token))
-                    continue
-                desired.update(result)
-            if progress is not None:
-                progress.add(len(batch))
-        plan = full_plan(self.store, desired, keep)
-        plan.check(self.settings.max_delete, force)
-        serial = plan.serial
-        if not dry_run and not plan.empty:
-            log.info("zone=%s committing %s", self.config.origin, plan.summary())
-            serial = apply(self.store, plan)
-        return Result(plan, serial, stats, time.monotonic() - started, not dry_run)
+        full = FullPass(self, progress)
+        while not full.step():
+            pass
+        return full.finish(dry_run=dry_run, force=force)
 
     def incremental(self, keys: Sequence[bytes]) -> Result:
         """Re-read ``keys`` and commit what changed for them."""
@@ -229,6 +213,9 @@ class ZoneSync:
             new = dict(result)
             for key in self._owner_keys(token):
                 updates[key] = new.get(key)
+        if self.state.full_pass is not None:
+            # A reconciliation is scanning: what we read now is newer than what it read.
+            self.state.full_pass.touched.update(updates)
         plan = partial_plan(self.store, updates)
         serial = plan.serial
         if not plan.empty:
@@ -262,15 +249,22 @@ class ZoneSync:
                 state.backoff = 0.0
                 return True
             worked = self._drain(now, max_dirty)
+            if state.full_pass is not None:
+                # A reconciliation runs a batch at a time between incremental updates,
+                # so a change never waits for a whole pass over the zone.
+                worked = True
+                if state.full_pass.step():
+                    full, state.full_pass = state.full_pass, None
+                    self._report(full.finish(), "reconcile")
             if state.dirty and (now - state.dirty_since >= flush_delay
                                 or len(state.dirty) >= max_dirty):
                 keys = sorted(state.dirty)
                 state.dirty.clear()
                 self._report(self.incremental(keys), "incremental")
                 worked = True
-            if now >= state.next_reconcile:
+            if now >= state.next_reconcile and state.full_pass is None:
                 state.next_reconcile = now + self.settings.reconcile
-                self._report(self.full(), "reconcile")
+                state.full_pass = FullPass(self, None)
                 worked = True
             return worked
         except SourceError as exc:
@@ -316,6 +310,7 @@ class ZoneSync:
             except Exception:  # noqa: BLE001 - the connection is already broken
                 pass
         state.subscriptions = None
+        state.full_pass = None
         state.dirty.clear()  # the reconcile after reconnecting reads everything again
         self.source.close()
 
@@ -324,6 +319,55 @@ class ZoneSync:
             return
         log.info("zone=%s %s sync: %s; serial %d; %.2f s; keys: %s", self.config.origin, kind,
                  result.plan.summary(), result.serial, result.seconds, result.stats.line())
+
+
+class FullPass:
+    """One full pass over the source, a SCAN batch per :meth:`step`.
+
+    Store keys that incremental updates wrote while the pass was scanning are
+    ``touched``: the pass read them earlier, so its diff leaves them alone.
+    """
+
+    def __init__(self, sync: ZoneSync, progress: Progress | None) -> None:
+        self.sync = sync
+        self.progress = progress
+        self.started = time.monotonic()
+        self.stats = Stats()
+        self.desired: dict[bytes, bytes] = {}
+        self.keep: set[bytes] = set()
+        self.touched: set[bytes] = set()
+        self._batches = sync.source.scan(sync.batch)
+
+    def step(self) -> bool:
+        """Read and judge one batch; True when the scan is complete."""
+        batch = next(self._batches, None)
+        if batch is None:
+            return True
+        sync = self.sync
+        for item in sync.read(batch, self.stats):
+            token, result = sync.evaluate(item, self.stats)
+            if result is KEEP:
+                if token is not None:
+                    self.keep.update(sync._owner_keys(token))
+                continue
+            self.desired.update(result)
+        if self.progress is not None:
+            self.progress.add(len(batch))
+        return False
+
+    def finish(self, *, dry_run: bool = False, force: bool = False) -> Result:
+        """Diff against the store and commit one serial (unless ``dry_run``)."""
+        sync = self.sync
+        desired = self.desired
+        if self.touched:
+            desired = {k: v for k, v in desired.items() if k not in self.touched}
+        plan = full_plan(sync.store, desired, self.keep | self.touched)
+        plan.check(sync.settings.max_delete, force)
+        serial = plan.serial
+        if not dry_run and not plan.empty:
+            log.info("zone=%s committing %s", sync.config.origin, plan.summary())
+            serial = apply(sync.store, plan)
+        return Result(plan, serial, self.stats, time.monotonic() - self.started, not dry_run)
 
 
 class Runner:

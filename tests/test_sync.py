@@ -260,3 +260,36 @@ def test_password_in_the_url_is_used_and_never_printed(
     finally:
         server.stop()
     assert ask(answers(zones), f"1.2.0.192.{IP}").answer
+
+
+def test_reconciliation_does_not_undo_newer_incremental_updates(
+    zones: Path, redis_url: str, r: redis.Redis  # noqa: F811
+) -> None:
+    from publisher.describe import describe_answer
+    from publisher.records import owner_keys
+    from publisher.settings import source_settings
+    from publisher.sync import FullPass, ZoneSync
+    from zoned.config import load_zone_file
+
+    r.hset("RR:i:192.0.2.1", mapping=rspamd_hash(20, 12.0))
+    r.hset("RR:i:192.0.2.2", mapping=rspamd_hash(20, 12.0))
+    config = load_zone_file(zones / "bl.example.net.yaml")
+    settings = source_settings(config, redis_url)
+    assert settings is not None
+    sync_ = ZoneSync(config, settings, batch=1)
+    try:
+        full = sync_.state.full_pass = FullPass(sync_, None)
+        while not full.step():  # the pass has read both tokens' old counters
+            pass
+        r.hset("RR:i:192.0.2.1", mapping={"n": 99})
+        sync_.incremental([b"RR:i:192.0.2.1"])  # newer data, committed mid-pass
+        sync_.state.full_pass = None
+        full.finish()
+        (key,) = owner_keys(config, "192.0.2.1")
+        with sync_.store.reader() as reader:
+            value = reader.get(key)
+            assert value is not None and "n=99" in describe_answer(value)
+            (other,) = owner_keys(config, "192.0.2.2")
+            assert reader.get(other) is not None  # the pass itself was applied
+    finally:
+        sync_.close()
