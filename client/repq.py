@@ -11,7 +11,7 @@ Examples::
     repq --server 127.0.0.1:5353 bl.example.net ip 192.0.2.1
     repq --server 127.0.0.1:5353 --scheme hash hash.example.net ip 192.0.2.1
     repq --server 127.0.0.1:5353 -c zones/ dom.example.net dkim example.com
-    repq --config zones/repq.example.yaml check-message message.eml --ip 192.0.2.1
+    repq --config zones/samples/repq.yaml check-message message.eml --ip 192.0.2.1
     repq name --scheme hash --alg blake2 --encoding base32 --length 32 hash.example.net 192.0.2.1
     dig @127.0.0.1 -p 5353 TXT "$(repq name hash.example.net 192.0.2.1 --scheme hash)"
 

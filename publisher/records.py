@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,13 @@ def owner_keys(config: ZoneConfig, token: str) -> list[bytes]:
     Raises OwnerNameError when the token cannot be a name under the zone's scheme.
     """
     if config.scheme.kind == "ip":
+        if ":" not in token and "/" not in token:
+            try:  # a single IPv4 address, the common token, without ipaddress objects
+                packed = socket.inet_pton(socket.AF_INET, token)
+                if socket.inet_ntop(socket.AF_INET, packed) == token:
+                    return [keys.net_key_from(packed, 32)]
+            except OSError:
+                pass
         return [keys.net_key(names.parse_network(token))]
     return [
         keys.name_key([label.lower() for label in name_labels(owner)])

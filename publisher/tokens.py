@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from typing import Final
 
 SELECTORS: Final = ("ip", "asn", "country", "dkim", "url", "spf", "generic")
@@ -45,6 +46,16 @@ _DKIM = re.compile(r"[^\s:]+\.[aru]")
 _URL = re.compile(r"[^\s:]+")
 # The first 32 characters of Rspamd's base32 (z-base-32 alphabet) of a BLAKE2b digest.
 _SPF = re.compile(r"[ybndrfg8ejkmcpqxot1uwisza345h769]{32}")
+
+
+def _is_plain_ipv4(text: str) -> bool:
+    """Canonical dotted-quad IPv4 (no leading zeros), as ipaddress would accept it."""
+    if ":" in text or "/" in text:
+        return False
+    try:
+        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, text)) == text
+    except OSError:
+        return False
 
 
 def _masked(
@@ -86,6 +97,8 @@ def token_of(
         if not key.startswith(IP_PREFIX) or key == IP_PREFIX:
             return None
         rest = key[len(IP_PREFIX) :]
+        if ipv4_mask == 32 and _is_plain_ipv4(rest):
+            return rest  # the common case, decided without ipaddress objects
         try:
             address = ipaddress.ip_address(rest)
         except ValueError:

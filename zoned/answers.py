@@ -44,10 +44,25 @@ def token_answer(
     return answer or None
 
 
-@functools.lru_cache(maxsize=65536)
+_CODE_CACHES: dict[int, tuple[ReturnCodes, dict[float, ipaddress.IPv4Address | None]]] = {}
+
+
 def _code_for(codes: ReturnCodes, score: float) -> ipaddress.IPv4Address | None:
-    """Band lookup, memoised: published scores are rounded, so few distinct values occur."""
-    return codes.code_for(score)
+    """Band lookup, memoised per band set: published scores are rounded, so few distinct
+    values occur (keyed by identity: hashing the frozen band set costs more than a lookup)."""
+    entry = _CODE_CACHES.get(id(codes))
+    if entry is None or entry[0] is not codes:
+        entry = _CODE_CACHES[id(codes)] = (codes, {})
+    cache = entry[1]
+    code = cache.get(score, _MISSING)
+    if code is _MISSING:
+        if len(cache) > 65536:
+            cache.clear()
+        code = cache[score] = codes.code_for(score)
+    return code  # type: ignore[return-value]
+
+
+_MISSING = object()
 
 
 @functools.lru_cache(maxsize=1024)
