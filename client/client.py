@@ -54,27 +54,20 @@ import dns.query
 import dns.rdatatype
 import dns.resolver
 
+from client.answers import Answer, Query, answer_from_reply, failure
 from client.cache import TTLCache
-from client.facts import Facts, facts_from_message
-from client.plan import (
+from client.dnswire import (
     EDNS_PAYLOAD,
-    Answer,
-    Lookup,
-    LookupPlan,
-    Query,
     ReplyError,
-    Result,
-    SelectorConfig,
-    SelectorResult,
-    answer_from_reply,
-    failure,
     query_wire,
     question_wire,
     read_reply,
     reply_from_message,
     response_matches,
-    value_tokens,
 )
+from client.facts import Facts, facts_from_message
+from client.plan import Lookup, LookupPlan, SelectorConfig, value_tokens
+from client.result import Result, SelectorResult
 
 Server = tuple[str, int]
 AnswerCache = TTLCache[tuple[str, str], Answer]

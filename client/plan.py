@@ -44,12 +44,12 @@ Rspamd inserts whenever it looked a signature up.
 **Failures** (timeout, servfail, refused, error, malformed, newer_version) score 0 and
 are listed in the result's ``errors``; nothing here raises for a bad answer.
 
-**Wire format.** The faces send queries built by :func:`query_wire` and read replies
-with :func:`read_reply`: a fast path for the common reply (TXT answers owned by the
-question name, an SOA in authority) that falls back to dnspython's full parser for
-anything else, so both give the same :class:`Reply` (tests prove it).  Building and
-parsing with dnspython costs about 100 us a lookup on the benchmark machine, several
-times the rest of a lookup.
+**Modules.** This module holds the plan; the types it exchanges and what it returns live
+beside it: :mod:`client.answers` (:class:`Query`, :class:`Answer`, the statuses, and a
+DNS reply read as an answer), :mod:`client.dnswire` (the query bytes and the fast reply
+parser with its dnspython fallback) and :mod:`client.result` (:class:`Result`,
+:class:`SelectorResult`, explain() and to_json()).  Their names stay importable from
+here.
 """
 
 from __future__ import annotations
@@ -57,23 +57,30 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlsplit
 
-import dns.flags
-import dns.message
-import dns.rcode
-import dns.rdataclass
-import dns.rdatatype
-import dns.rdtypes.ANY.SOA
-import dns.rdtypes.ANY.TXT
-
 from client import txt
-from client.cache import negative_ttl
+from client.answers import FAILURES as FAILURES
+from client.answers import STATUSES as STATUSES
+from client.answers import Answer as Answer
+from client.answers import Query as Query
+from client.answers import answer_from_reply as answer_from_reply
+from client.answers import failure as failure
+from client.dnswire import EDNS_PAYLOAD as EDNS_PAYLOAD
+from client.dnswire import RCODE_STATUS as RCODE_STATUS
+from client.dnswire import Reply as Reply
+from client.dnswire import ReplyError as ReplyError
+from client.dnswire import _Fallback as _Fallback
+from client.dnswire import _fast_reply as _fast_reply
+from client.dnswire import query_wire as query_wire
+from client.dnswire import question_wire as question_wire
+from client.dnswire import read_reply as read_reply
+from client.dnswire import reply_from_message as reply_from_message
+from client.dnswire import response_matches as response_matches
 from client.facts import DkimResult, Facts, Url
 from client.names import (
     MAX_NAME,
@@ -84,6 +91,9 @@ from client.names import (
     parse_network,
     reverse_ip,
 )
+from client.result import ComponentScore as ComponentScore
+from client.result import Result as Result
+from client.result import SelectorResult as SelectorResult
 from client.scoring import (
     IP_WEIGHTS,
     LOWER_BOUND,
@@ -121,22 +131,6 @@ MAX_URLS: Final = 10
 #: largest message count ``n`` among the answers (Rspamd's current code).
 URL_WEIGHTS: Final = ("message", "answers")
 
-STATUSES: Final = (
-    "hit",
-    "nxdomain",
-    "nodata",
-    "timeout",
-    "servfail",
-    "refused",
-    "error",
-    "malformed",
-    "newer_version",
-)
-#: Statuses that mean the list could not be read: the token scores 0 and the result
-#: lists them in ``errors``.  nxdomain and nodata are answers ("not listed"), not errors.
-FAILURES: Final = frozenset(
-    {"timeout", "servfail", "refused", "error", "malformed", "newer_version"}
-)
 
 _SPF_HASH = re.compile(r"[ybndrfg8ejkmcpqxot1uwisza345h769]{32}")
 _DKIM_TOKEN = re.compile(r".+\.[aru]")
@@ -281,47 +275,6 @@ class SelectorConfig:
         return self.weights.get(token.component, token.weight)
 
 
-# ------------------------------------------------------------------ queries and answers
-
-
-@dataclass(frozen=True)
-class Query:
-    """One DNS question the plan needs answered, and the token it is for."""
-
-    token: Token
-    qname: str  # absolute name without the trailing dot, lowercase
-    rdtype: str = "TXT"
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What the list said to one query (or why it said nothing).
-
-    ``text`` is the raw TXT data (joined strings) that was decoded, ``ttl`` how long the
-    answer may be cached (None: not at all), ``detail`` a human explanation of a failure.
-    """
-
-    query: Query
-    status: str
-    record: txt.TxtRecord | None = None
-    detail: str = ""
-    text: str | None = None
-    ttl: int | None = None
-    cached: bool = False
-
-    @property
-    def failed(self) -> bool:
-        """True when the list could not be read (see :data:`FAILURES`)."""
-        return self.status in FAILURES
-
-
-def failure(query: Query, status: str, detail: str = "") -> Answer:
-    """An answer for a query that got no usable reply (timeout, network error...)."""
-    if status not in FAILURES:
-        raise ValueError(f"{status!r} is not a failure status")
-    return Answer(query, status, detail=detail)
-
-
 # ------------------------------------------------------------------ scoring
 
 
@@ -387,164 +340,6 @@ def score_record(record: txt.TxtRecord, config: SelectorConfig) -> Scored:
     if published is not None:
         return Scored(clamp(published), "published", f"published sc={published:g}")
     return Scored(0.0, "none", "no score data in the record")
-
-
-@dataclass(frozen=True)
-class ComponentScore:
-    """One token of a selector: where it was looked up, what came back, what it counts.
-
-    ``status`` is the answer's status, or ``unconfigured`` (no zone for the component)
-    or ``invalid`` (the token cannot be an owner name).  ``counted`` is False for tokens
-    that are shown but do not enter the total (dkim's rejected and unknown signatures).
-    """
-
-    token: Token
-    query: Query | None
-    answer: Answer | None
-    status: str
-    method: str
-    score: float
-    weight: float
-    counted: bool
-    detail: str = ""
-
-    @property
-    def contribution(self) -> float:
-        """What this token adds to the selector's total."""
-        return self.score * self.weight if self.counted else 0.0
-
-
-@dataclass
-class SelectorResult:
-    """A selector's outcome: its tokens, names, raw answers, component scores and total."""
-
-    name: str
-    kind: str
-    zone: str
-    tokens: list[Token]
-    queries: list[Query]
-    answers: list[Answer]
-    components: list[ComponentScore]
-    score: float
-    symbol: str | None
-    errors: list[str]
-    config: SelectorConfig | None = field(default=None, repr=False, compare=False)
-
-    def explain(self) -> str:
-        """Why the selector scored what it did, one line per fact."""
-        lines: list[str] = []
-        head = f"{self.name} ({self.kind}, zone {self.zone})"
-        if self.config is not None:
-            head += (
-                f": reject score {self.config.reject_score:g}, "
-                f"lower_bound {self.config.lower_bound:g}"
-            )
-        lines.append(head)
-        if not self.components:
-            lines.append("  no tokens (nothing in the message for this selector)")
-        for comp in self.components:
-            token = comp.token
-            lines.append(f"  {token.component} {token.value}  (weight {comp.weight:g})")
-            if comp.query is None:
-                lines.append(f"    not queried: {comp.detail}")
-                continue
-            lines.append(f"    query   {comp.query.qname}. {comp.query.rdtype}")
-            answer = comp.answer
-            if answer is not None:
-                shown = answer.status
-                if answer.text is not None:
-                    shown += f' "{answer.text}"'
-                if answer.detail:
-                    shown += f" ({answer.detail})"
-                if answer.ttl is not None:
-                    shown += f", ttl {answer.ttl}"
-                if answer.cached:
-                    shown += ", from cache"
-                lines.append(f"    answer  {shown}")
-            if comp.status == "hit":
-                lines.append(f"    score   {comp.score:+.4f} ({comp.detail})")
-            elif comp.status in FAILURES:
-                lines.append("    score   +0.0000 (the lookup failed: scored 0)")
-            else:
-                lines.append("    score   +0.0000 (not listed)")
-            if not comp.counted:
-                lines.append("    not counted (only accepted DKIM signatures, .a, score)")
-            else:
-                lines.append(
-                    f"    adds    {comp.score:+.4f} x {comp.weight:g} = {comp.contribution:+.4f}"
-                )
-        verdict = f" -> {self.symbol}" if self.symbol else " (no symbol)"
-        lines.append(f"  total {self.score:+.4f}{verdict}")
-        for error in self.errors:
-            lines.append(f"  error: {error}")
-        return "\n".join(lines)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict of everything explain() shows."""
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "zone": self.zone,
-            "score": self.score,
-            "symbol": self.symbol,
-            "errors": list(self.errors),
-            "components": [_component_json(comp) for comp in self.components],
-        }
-
-
-def _component_json(comp: ComponentScore) -> dict[str, Any]:
-    answer = comp.answer
-    return {
-        "component": comp.token.component,
-        "token": comp.token.value,
-        "weight": comp.weight,
-        "qname": comp.query.qname if comp.query else None,
-        "status": comp.status,
-        "answer": answer.text if answer else None,
-        "fields": dict(answer.record.fields) if answer and answer.record else None,
-        "ttl": answer.ttl if answer else None,
-        "cached": answer.cached if answer else False,
-        "detail": comp.detail,
-        "method": comp.method,
-        "score": comp.score,
-        "counted": comp.counted,
-        "contribution": comp.contribution,
-    }
-
-
-@dataclass
-class Result:
-    """The outcome of one check: one :class:`SelectorResult` per configured selector."""
-
-    selectors: list[SelectorResult]
-
-    def __getitem__(self, name: str) -> SelectorResult:
-        for selector in self.selectors:
-            if selector.name == name:
-                return selector
-        raise KeyError(name)
-
-    @property
-    def symbols(self) -> dict[str, float]:
-        """The symbols Rspamd would insert, with their multipliers."""
-        return {s.symbol: s.score for s in self.selectors if s.symbol is not None}
-
-    @property
-    def errors(self) -> list[str]:
-        """Every selector's errors, prefixed with its name."""
-        return [f"{s.name}: {error}" for s in self.selectors for error in s.errors]
-
-    def explain(self) -> str:
-        """Every selector's explanation, one block each."""
-        return "\n".join(s.explain() for s in self.selectors)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict: the selectors, the symbols and the errors."""
-        return {
-            "selectors": [s.to_json() for s in self.selectors],
-            "symbols": self.symbols,
-            "errors": self.errors,
-        }
 
 
 # ------------------------------------------------------------------ the plan
@@ -837,250 +632,3 @@ class LookupPlan:
         """Score ``answers`` to the queries of ``facts`` (contract form of start())."""
         return self.start(facts).result(answers)
 
-
-# ------------------------------------------------------------------ wire format
-
-_HEADER = struct.Struct("!HHHHHH")
-_RR = struct.Struct("!HHIH")
-_U32 = struct.Struct("!I")
-_RD = 0x0100
-_QR = 0x8000
-_TC = 0x0200
-_OPCODE = 0x7800
-T_TXT: Final = 16
-T_SOA: Final = 6
-T_OPT: Final = 41
-C_IN: Final = 1
-EDNS_PAYLOAD: Final = 1232
-# The OPT pseudo-RR: root owner, type 41, our buffer size, extended rcode 0, version 0,
-# no flags, no options (RFC 6891).  1232 bytes fits unfragmented over any path (DNS
-# flag day 2020), and the TXT answers of a list are far smaller.
-_OPT = b"\x00" + struct.pack("!HHIH", T_OPT, EDNS_PAYLOAD, 0, 0)
-
-RCODE_STATUS: Final = MappingProxyType({2: "servfail", 3: "nxdomain", 5: "refused"})
-
-
-def question_wire(qname: str, rdtype: int = T_TXT) -> bytes:
-    """The question section for ``qname`` (lowercase), class IN; raises ValueError."""
-    out = bytearray()
-    for label in qname.rstrip(".").lower().split("."):
-        raw = label.encode("ascii")
-        if not 0 < len(raw) <= 63:
-            raise ValueError(f"{qname!r}: empty or over-long label")
-        out.append(len(raw))
-        out += raw
-    out += b"\x00" + struct.pack("!HH", rdtype, C_IN)
-    if len(out) - 4 > 255:
-        raise ValueError(f"{qname!r} is over 255 bytes on the wire")
-    return bytes(out)
-
-
-def query_wire(qid: int, question: bytes) -> bytes:
-    """A complete query: header (RD set, so a resolver recurses), question, EDNS0 OPT."""
-    return _HEADER.pack(qid, _RD, 1, 0, 0, 1) + question + _OPT
-
-
-def response_matches(wire: bytes, qid: int, question: bytes) -> bool:
-    """Whether ``wire`` is a response to our query: same ID, QR set, same question.
-
-    A datagram that fails this is someone else's (late, spoofed): ignore it and keep
-    waiting, as RFC 5452 section 9.1 asks.  The name's case may differ (0x20 or a
-    server that preserves the case it was asked with).
-    """
-    end = 12 + len(question)
-    if len(wire) < end or wire[0] != qid >> 8 or wire[1] != qid & 0xFF:
-        return False
-    if not wire[2] & 0x80 or wire[4:6] != b"\x00\x01":
-        return False
-    return wire[12:end].lower() == question
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What a DNS response says about our TXT question, whichever parser read it.
-
-    ``texts`` are the TXT records at the question name (each record's strings joined),
-    ``ttl`` their RRset's TTL, ``soa`` the (TTL, MINIMUM) of the first SOA in authority.
-    """
-
-    rcode: int
-    texts: tuple[bytes, ...] = ()
-    ttl: int | None = None
-    soa: tuple[int, int] | None = None
-    truncated: bool = False
-
-
-class _Fallback(Exception):
-    """The fast reader met something it leaves to dnspython."""
-
-
-def _skip_name(wire: bytes, pos: int) -> int:
-    while True:
-        length = wire[pos]
-        if length == 0:
-            return pos + 1
-        if length & 0xC0 == 0xC0:
-            return pos + 2
-        if length & 0xC0:
-            raise _Fallback
-        pos += 1 + length
-
-
-def _fast_reply(wire: bytes, question: bytes) -> Reply:
-    """The common reply read by hand; raises _Fallback (or IndexError, struct.error)."""
-    _, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(wire)
-    if qdcount != 1 or flags & _OPCODE or not flags & _QR:
-        raise _Fallback
-    pos = 12 + len(question)
-    if wire[12:pos].lower() != question:
-        raise _Fallback
-    texts: list[bytes] = []
-    ttl: int | None = None
-    for _ in range(ancount):
-        if wire[pos : pos + 2] != b"\xc0\x0c":
-            raise _Fallback  # an owner other than the question name: CNAME chains...
-        rtype, rclass, rttl, rdlen = _RR.unpack_from(wire, pos + 2)
-        pos += 12
-        end = pos + rdlen
-        if rtype != T_TXT or rclass != C_IN or end > len(wire) or rdlen == 0:
-            raise _Fallback
-        strings = []
-        while pos < end:
-            length = wire[pos]
-            if pos + 1 + length > end:
-                raise _Fallback
-            strings.append(wire[pos + 1 : pos + 1 + length])
-            pos += 1 + length
-        text = b"".join(strings)
-        if text not in texts:  # an RRset is a set (RFC 2181 section 5)
-            texts.append(text)
-        ttl = rttl if ttl is None else min(ttl, rttl)
-    soa: tuple[int, int] | None = None
-    for _ in range(nscount):
-        pos = _skip_name(wire, pos)
-        rtype, rclass, rttl, rdlen = _RR.unpack_from(wire, pos)
-        pos += 10
-        end = pos + rdlen
-        if end > len(wire):
-            raise _Fallback
-        if rtype == T_SOA:
-            # MNAME and RNAME, then exactly SERIAL REFRESH RETRY EXPIRE MINIMUM.
-            if _skip_name(wire, _skip_name(wire, pos)) + 20 != end:
-                raise _Fallback
-            if soa is None:
-                soa = (rttl, _U32.unpack_from(wire, end - 4)[0])
-        pos = end
-    for _ in range(arcount):
-        pos = _skip_name(wire, pos)
-        rtype, _, rttl, rdlen = _RR.unpack_from(wire, pos)
-        if rtype == T_OPT and rttl >> 24:
-            raise _Fallback  # an extended rcode: let dnspython combine it
-        pos += 10 + rdlen
-    if pos != len(wire):
-        raise _Fallback
-    return Reply(flags & 0xF, tuple(texts), ttl, soa, bool(flags & _TC))
-
-
-def reply_from_message(message: dns.message.Message) -> Reply:
-    """The full path: a parsed dnspython message, CNAME chains followed within it."""
-    if not message.question:
-        return Reply(message.rcode(), truncated=bool(message.flags & dns.flags.TC))
-    name = message.question[0].name
-    for _ in range(16):  # a CNAME chain the server included (RFC 1034 section 3.6.2)
-        cname = message.get_rrset(
-            message.answer, name, dns.rdataclass.IN, dns.rdatatype.CNAME
-        )
-        if cname is None:
-            break
-        name = cname[0].target
-    texts: list[bytes] = []
-    ttl: int | None = None
-    rrset = message.get_rrset(message.answer, name, dns.rdataclass.IN, dns.rdatatype.TXT)
-    if rrset is not None:
-        ttl = rrset.ttl
-        for rdata in rrset:
-            assert isinstance(rdata, dns.rdtypes.ANY.TXT.TXT)
-            text = b"".join(rdata.strings)
-            if text not in texts:
-                texts.append(text)
-    soa: tuple[int, int] | None = None
-    for auth in message.authority:
-        if auth.rdtype == dns.rdatatype.SOA and len(auth):
-            first = auth[0]
-            assert isinstance(first, dns.rdtypes.ANY.SOA.SOA)
-            soa = (auth.ttl, first.minimum)
-            break
-    return Reply(
-        message.rcode(), tuple(texts), ttl, soa, bool(message.flags & dns.flags.TC)
-    )
-
-
-class ReplyError(ValueError):
-    """The response cannot be parsed at all."""
-
-
-def read_reply(wire: bytes, question: bytes) -> Reply:
-    """Read a response to ``question``: the fast path, else dnspython's full parser.
-
-    Raises ReplyError when the bytes are not a DNS message.
-    """
-    try:
-        return _fast_reply(wire, question)
-    except (_Fallback, IndexError, struct.error):
-        pass
-    try:
-        message = dns.message.from_wire(wire, ignore_trailing=False)
-    except Exception as exc:  # hostile bytes: whatever dnspython's parser trips on
-        raise ReplyError(f"unparseable response: {exc}") from None
-    return reply_from_message(message)
-
-
-def answer_from_reply(query: Query, reply: Reply) -> Answer:
-    """The status, record and cache TTL of one reply (RFC 2308 for negative answers)."""
-    if reply.rcode == 0 and reply.texts:
-        return _decode_texts(query, reply.texts, reply.ttl)
-    negative = negative_ttl(*reply.soa) if reply.soa is not None else None
-    if reply.rcode == 0:
-        if reply.truncated:
-            return failure(query, "error", "truncated reply and no TCP answer")
-        return Answer(query, "nodata", ttl=negative)
-    if reply.rcode == 3:
-        return Answer(query, "nxdomain", ttl=negative)
-    status = RCODE_STATUS.get(reply.rcode)
-    if status is not None:
-        return failure(query, status, f"rcode {status.upper()}")
-    return failure(query, "error", f"rcode {_rcode_text(reply.rcode)}")
-
-
-def _rcode_text(rcode: int) -> str:
-    try:
-        return dns.rcode.to_text(dns.rcode.Rcode(rcode))
-    except ValueError:
-        return str(rcode)
-
-
-def _decode_texts(query: Query, texts: Sequence[bytes], ttl: int | None) -> Answer:
-    """The record of a TXT RRset: the first ``v=`` record this reader understands.
-
-    A list changing format may publish a v=2 record beside its v=1 one; only when no
-    record is readable is the answer ``newer_version`` (or ``malformed``).
-    """
-    newer: tuple[str, str] | None = None
-    bad: tuple[str, str] | None = None
-    for raw in texts:
-        shown = raw.decode("ascii", "backslashreplace")
-        if not raw.startswith(b"v="):
-            bad = bad or (shown, "not a v= record")
-            continue
-        try:
-            record = txt.decode(raw)
-        except txt.UnsupportedVersion as exc:
-            newer = newer or (shown, str(exc))
-        except txt.TxtError as exc:
-            bad = bad or (shown, str(exc))
-        else:
-            return Answer(query, "hit", record, text=shown, ttl=ttl)
-    if newer is not None:
-        return Answer(query, "newer_version", detail=newer[1], text=newer[0], ttl=ttl)
-    assert bad is not None
-    return Answer(query, "malformed", detail=bad[1], text=bad[0], ttl=ttl)
