@@ -38,9 +38,7 @@ import asyncio
 import os
 import platform
 import random
-import resource
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -54,6 +52,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from procs import cpu_seconds, free_port, machine_busy, own_cpu, stop_process  # noqa: E402
 
 from client.client import AsyncClient, Client  # noqa: E402
 from client.facts import DkimResult, Facts, Url, facts_from_message  # noqa: E402
@@ -77,25 +77,6 @@ store: ../var/{zone}
 
 
 # -- machine ------------------------------------------------------------------------------
-
-
-def machine_busy() -> float:
-    """CPU seconds spent so far on all CPUs (user, nice, system, steal)."""
-    with open("/proc/stat") as stat:
-        fields = [int(x) for x in stat.readline().split()[1:]]
-    return (fields[0] + fields[1] + fields[2] + fields[7]) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of one process."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 class Window:
@@ -169,20 +150,6 @@ class Server:
     port: int
 
 
-def free_port() -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
-
-
 def start_zoned(zones: Path, log: Path) -> Server:
     port = free_port()
     cmd = [sys.executable, "-m", "zoned.cli", "-c", str(zones), "--listen", "127.0.0.1",
@@ -204,13 +171,7 @@ def start_zoned(zones: Path, log: Path) -> Server:
 
 
 def stop(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            server.process.wait(10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+    stop_process(server.process, grace=10.0)
 
 
 # -- workload --------------------------------------------------------------------------------

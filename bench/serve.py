@@ -31,7 +31,6 @@ import os
 import platform
 import random
 import re
-import resource
 import select
 import shutil
 import signal
@@ -44,7 +43,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 import dns.flags
 import dns.message
@@ -54,6 +52,20 @@ import dns.rdatatype
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from procs import (  # noqa: E402
+    Others,
+    children_cpu,
+    cpu_model,
+    cpu_seconds,
+    free_port,
+    on_signal,
+    run,
+    settle,
+    spawn,
+    stop_all,
+    stop_process,
+)
 
 from client import txt  # noqa: E402
 from zoned import answers, config, keys  # noqa: E402
@@ -90,77 +102,6 @@ $NS 3600 ns1.example.net
 
 # -- processes ------------------------------------------------------------------------------
 
-_CHILDREN: list[subprocess.Popen[bytes]] = []
-
-
-def _stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL after ``grace`` seconds; reaps the process."""
-    if proc.poll() is None:
-        try:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        except ProcessLookupError:
-            pass
-    if proc in _CHILDREN:
-        _CHILDREN.remove(proc)
-
-
-def _stop_all() -> None:
-    for proc in list(_CHILDREN):
-        _stop(proc, grace=2.0)
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
-def spawn(cmd: Sequence[str], log: Path, cwd: Path | None = None,
-          env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=cwd, env=env)
-    _CHILDREN.append(proc)
-    return proc
-
-
-def run(cmd: Sequence[str], timeout: float, output: Path) -> str:
-    """Run a command to completion (registered, so an interrupt stops it); its output.
-
-    The output goes to a file, not a pipe: reading a pipe would wake this process up
-    thousands of times a second on the CPUs being measured.
-    """
-    with open(output, "wb") as out:
-        proc = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-    _CHILDREN.append(proc)
-    try:
-        proc.wait(timeout=timeout)
-    finally:
-        _stop(proc)
-    text = output.read_text(errors="replace")
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} exited {proc.returncode}:\n{text[-3000:]}")
-    return text
-
-
-def free_port() -> int:
-    """A port free on 127.0.0.1 for both UDP and TCP."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
-
-
 def proc_status(pid: int) -> dict[str, int]:
     """VmRSS, RssAnon, RssFile, VmHWM of a process in KiB."""
     result: dict[str, int] = {}
@@ -172,13 +113,6 @@ def proc_status(pid: int) -> dict[str, int]:
     return result
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def udp_drops() -> int:
     """System-wide UDP receive-buffer drops (both the server's and dnsperf's sockets)."""
     with open("/proc/net/snmp") as snmp:
@@ -186,60 +120,6 @@ def udp_drops() -> int:
     header, values = rows[0], rows[1]
     return int(values[header.index("RcvbufErrors")])
 
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def machine_busy() -> float:
-    """CPU seconds spent so far on all CPUs in user, system and steal time.
-
-    Softirq time is left out: loopback delivery runs there for both of our processes.
-    """
-    with open("/proc/stat") as stat:
-        fields = [int(x) for x in stat.readline().split()[1:]]
-    user, nice, system, steal = fields[0], fields[1], fields[2], fields[7]
-    return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
-
-
-class Others:
-    """CPU used by processes other than ours (and our children) over a window."""
-
-    def __init__(self, pid: int | None = None) -> None:
-        self.pid = pid
-        self.start = self._ours()
-        self.busy = machine_busy()
-        self.wall = time.monotonic()
-
-    def _ours(self) -> float:
-        server = cpu_seconds(self.pid) if self.pid is not None else 0.0
-        return server + children_cpu() + own_cpu()
-
-    def cores(self) -> float:
-        """Average number of cores the others kept busy since the window began."""
-        wall = time.monotonic() - self.wall
-        other = (machine_busy() - self.busy) - (self._ours() - self.start)
-        return max(0.0, other / wall) if wall > 0 else 0.0
-
-
-def settle(limit: float, threshold: float = 0.1) -> float:
-    """Wait (at most ``limit`` s) until other processes use under ``threshold`` of a core.
-
-    Other work on the machine (tests, builds) distorts the numbers; this waits for a quiet
-    half second.  Returns the seconds waited beyond that half second.
-    """
-    begun = time.monotonic()
-    while True:
-        window = Others()
-        time.sleep(0.5)
-        if window.cores() < threshold or time.monotonic() - begun >= limit:
-            return time.monotonic() - begun - 0.5
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -575,7 +455,7 @@ def run_server(name: str, number: int, data: Dataset, args: argparse.Namespace,
         load_cmd = dnsperf_load(port, data, args.duration, args)
         waited += settle(args.settle)
         drops = udp_drops()
-        others = Others(proc.pid)
+        others = Others([proc.pid])
         cpu0, client0, wall0 = cpu_seconds(proc.pid), children_cpu(), time.monotonic()
         load = parse_dnsperf(run(load_cmd, args.duration + 60,
                                  workdir / f"dnsperf-{name}-{number}-load.txt"))
@@ -594,7 +474,7 @@ def run_server(name: str, number: int, data: Dataset, args: argparse.Namespace,
         if name not in samples:
             samples[name] = sample_answers(port, data.sample)
     finally:
-        _stop(proc)
+        stop_process(proc)
     commands = [server_command(name, data, port), load_cmd, lat_cmd]
     return Result(name, number, startup, load, latency, server_cpu, client_cpu, other_cpu, waited,
                   drops, status, commands)
@@ -604,15 +484,7 @@ def run_server(name: str, number: int, data: Dataset, args: argparse.Namespace,
 
 
 def machine() -> Iterator[str]:
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    model = cpu_model()
     yield f"machine: nproc {len(os.sched_getaffinity(0))}, CPU {model}, " \
           f"{platform.platform()}, Python {platform.python_version()}, " \
           f"load average at the end {os.getloadavg()[0]:.2f}"
@@ -773,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir = workdir
     args.temporary = temporary
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_signal)
+        signal.signal(sig, on_signal)
     begun = time.monotonic()
     results: list[Result] = []
     samples: dict[str, list[str]] = {}
@@ -790,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
         report(results, data, args, samples, time.monotonic() - begun)
     finally:
-        _stop_all()
+        stop_all(grace=2.0)
         if temporary:
             shutil.rmtree(workdir, ignore_errors=True)
     return 0

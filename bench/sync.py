@@ -35,20 +35,17 @@ import os
 import platform
 import random
 import re
-import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 
 import dns.exception
 import dns.flags
@@ -57,6 +54,17 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import redis
+from procs import (
+    Others,
+    cpu_model,
+    free_port,
+    on_signal,
+    pinned,
+    settle,
+    spawn,
+    stop_all,
+    stop_process,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 ZONE = "bench.example.net"
@@ -93,118 +101,6 @@ DEFAULT_RECONCILE = 300.0  # s, publisher.settings.SourceSettings.reconcile
 
 # -- processes ------------------------------------------------------------------------------
 
-_CHILDREN: list[subprocess.Popen[bytes]] = []
-
-
-def _stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL after ``grace`` seconds; reaps the process."""
-    if proc.poll() is None:
-        try:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        except ProcessLookupError:
-            pass
-    if proc in _CHILDREN:
-        _CHILDREN.remove(proc)
-
-
-def _stop_all() -> None:
-    for proc in list(_CHILDREN):
-        _stop(proc, grace=5.0)
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
-def spawn(cmd: Sequence[str], log: Path, stdin: int | None = subprocess.DEVNULL
-          ) -> subprocess.Popen[bytes]:
-    """Start ``cmd`` in the repository, its output appended to ``log``; stopped at exit."""
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=stdin, cwd=REPO)
-    _CHILDREN.append(proc)
-    return proc
-
-
-def free_port() -> int:
-    """A port free on 127.0.0.1 for both UDP and TCP."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
-
-
-def pinned(cpu: str, cmd: Sequence[str], pin: bool) -> list[str]:
-    return ["taskset", "-c", cpu, *cmd] if pin else list(cmd)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (0 once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy() -> float:
-    """CPU seconds spent so far on all CPUs in user, system and steal time."""
-    with open("/proc/stat") as stat:
-        fields = [int(x) for x in stat.readline().split()[1:]]
-    user, nice, system, steal = fields[0], fields[1], fields[2], fields[7]
-    return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
-
-
-class Others:
-    """Cores kept busy by processes that are not ours over a window.
-
-    Ours: this script, its reaped children, and the running processes ``pids``.
-    """
-
-    def __init__(self, pids: Iterable[int]) -> None:
-        self.pids = list(pids)
-        self.start = self._ours()
-        self.busy = machine_busy()
-        self.wall = time.monotonic()
-
-    def _ours(self) -> float:
-        own = resource.getrusage(resource.RUSAGE_SELF)
-        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return (own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-                + sum(cpu_seconds(pid) for pid in self.pids))
-
-    def cores(self) -> float:
-        wall = time.monotonic() - self.wall
-        other = (machine_busy() - self.busy) - (self._ours() - self.start)
-        return max(0.0, other / wall) if wall > 0 else 0.0
-
-
-def settle(limit: float, pids: Iterable[int] = (), threshold: float = 0.1) -> float:
-    """Wait (at most ``limit`` s) until other processes use under ``threshold`` of a core.
-
-    Other work on the machine (tests, builds) distorts the numbers; this waits for a quiet
-    half second.  Returns the seconds waited beyond that half second.
-    """
-    begun = time.monotonic()
-    while True:
-        window = Others(pids)
-        time.sleep(0.5)
-        if window.cores() < threshold or time.monotonic() - begun >= limit:
-            return time.monotonic() - begun - 0.5
-
-
 # -- Redis ----------------------------------------------------------------------------------
 
 
@@ -233,7 +129,7 @@ def start_redis(workdir: Path, pin: bool) -> Redis:
         cmd = pinned(SERVER_CPU, [binary, "--port", str(port), "--bind", "127.0.0.1",
                                   "--save", "", "--appendonly", "no", "--dir", str(directory),
                                   "--logfile", str(directory / "redis.log")], pin)
-        proc = spawn(cmd, directory / "stdout.log")
+        proc = spawn(cmd, directory / "stdout.log", cwd=REPO)
         server = Redis(proc, port, cmd)
         deadline = time.monotonic() + 10
         while proc.poll() is None and time.monotonic() < deadline:
@@ -245,7 +141,7 @@ def start_redis(workdir: Path, pin: bool) -> Redis:
                 time.sleep(0.02)
             finally:
                 client.close()
-        _stop(proc)
+        stop_process(proc, grace=10.0)
     raise RuntimeError(f"redis-server did not start; see {directory / 'redis.log'}")
 
 
@@ -313,7 +209,7 @@ def fill_redis(server: Redis, tokens: Sequence[int], workdir: Path) -> Fill:
     output = workdir / "redis-cli-pipe.log"
     started = time.perf_counter()
     generating = 0.0
-    proc = spawn(cmd, output, stdin=subprocess.PIPE)
+    proc = spawn(cmd, output, stdin=subprocess.PIPE, cwd=REPO)
     assert proc.stdin is not None
     try:
         chunk: list[bytes] = []
@@ -328,7 +224,7 @@ def fill_redis(server: Redis, tokens: Sequence[int], workdir: Path) -> Fill:
         proc.stdin.close()
         proc.wait(600)
     finally:
-        _stop(proc)
+        stop_process(proc, grace=10.0)
     seconds = time.perf_counter() - started
     text = output.read_text(errors="replace")
     found = re.search(r"errors: (\d+), replies: (\d+)", text)
@@ -512,11 +408,11 @@ def full_sync(zones: Path, store: Path, workdir: Path, redis_pid: int,
     waited = settle(args.settle, [redis_pid])
     others = Others([redis_pid])
     started = time.monotonic()
-    proc = spawn(cmd, output)
+    proc = spawn(cmd, output, cwd=REPO)
     try:
         proc.wait(3600)
     finally:
-        _stop(proc)
+        stop_process(proc, grace=10.0)
     ended_unix = time.time()
     wall = time.monotonic() - started
     busy = others.cores()
@@ -590,7 +486,7 @@ def continuous(zones: Path, tokens: Sequence[int], server: Redis, workdir: Path,
     log.unlink(missing_ok=True)
     tail = LogTail(log)
     pub_cmd = pinned(PUBLISHER_CPU, zonepub(zones), pin)
-    publisher = spawn(pub_cmd, log)
+    publisher = spawn(pub_cmd, log, cwd=REPO)
     first: Pass | None = None
     deadline = time.monotonic() + 3600
     while first is None:
@@ -603,7 +499,7 @@ def continuous(zones: Path, tokens: Sequence[int], server: Redis, workdir: Path,
         time.sleep(0.1)
     port = free_port()
     zoned_cmd = zoned_command(zones, port, workdir / "zoned.log", pin)
-    zoned = spawn(zoned_cmd, workdir / "zoned-stdout.log")
+    zoned = spawn(zoned_cmd, workdir / "zoned-stdout.log", cwd=REPO)
     zoned_start = wait_zoned(zoned, port)
     rng = random.Random(SEED + 2)
     client = server.client()
@@ -701,8 +597,8 @@ def continuous(zones: Path, tokens: Sequence[int], server: Redis, workdir: Path,
         return result
     finally:
         client.close()
-        _stop(zoned)
-        _stop(publisher)
+        stop_process(zoned, grace=10.0)
+        stop_process(publisher, grace=10.0)
 
 
 # -- profile --------------------------------------------------------------------------------
@@ -826,11 +722,11 @@ def profile_pyspy(zones: Path, workdir: Path, keys: int, pin: bool, top: int,
 
 def _run_profiled(cmd: Sequence[str], workdir: Path) -> None:
     log = workdir / "zonepub-profile.log"
-    proc = spawn(cmd, log)
+    proc = spawn(cmd, log, cwd=REPO)
     try:
         proc.wait(7200)
     finally:
-        _stop(proc)
+        stop_process(proc, grace=10.0)
     if proc.returncode != 0:
         raise RuntimeError(f"profiled sync failed ({proc.returncode}); see {log}:\n"
                            f"{log.read_text(errors='replace')[-2000:]}")
@@ -840,15 +736,7 @@ def _run_profiled(cmd: Sequence[str], workdir: Path) -> None:
 
 
 def machine() -> str:
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    model = cpu_model()
     try:
         version = subprocess.run(["redis-server", "--version"], capture_output=True,
                                  text=True).stdout
@@ -1042,7 +930,7 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir = workdir
     args.temporary = temporary
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_signal)
+        signal.signal(sig, on_signal)
     begun = time.monotonic()
     try:
         print(f"work directory {workdir}", flush=True)
@@ -1075,7 +963,7 @@ def main(argv: list[str] | None = None) -> int:
                                          args.profile_top, args.py_spy, full.seconds)
         report(args, fill, full, cont, server.command, profiled, time.monotonic() - begun)
     finally:
-        _stop_all()
+        stop_all(grace=5.0)
         if temporary:
             shutil.rmtree(workdir, ignore_errors=True)
     return 0
