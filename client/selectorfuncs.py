@@ -11,6 +11,7 @@ takes and how it applies to a string or a list (Rspamd's ``types``/``map_type``)
 
 from __future__ import annotations
 
+import abc
 import email.errors
 import email.header
 import email.utils
@@ -50,16 +51,18 @@ __all__ = [
 # ------------------------------------------------------------------- object values
 
 
-class Obj:
+class Obj(abc.ABC):
     """An extractor's object: converted to text implicitly, or by a method after ':'."""
 
     methods: ClassVar[frozenset[str]] = frozenset()
 
+    @abc.abstractmethod
     def text(self) -> str | None:
-        raise NotImplementedError
+        """The object as Rspamd converts it to a string."""
 
+    @abc.abstractmethod
     def call(self, name: str) -> str | None:
-        raise NotImplementedError
+        """The value of method ``name`` (one of ``methods``)."""
 
 
 def _split_address(addr: str) -> tuple[str, str]:
