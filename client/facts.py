@@ -21,8 +21,12 @@ domain of ``header.i``), the first ``spf=`` result with the domain of ``smtp.mai
 (or ``smtp.helo``), ``auth=pass`` with ``smtp.auth``.  Anyone can write these headers,
 so pass ``authserv_id`` (yours, as your MTA writes it) to read only the ones your own
 border added; without it every header counts.  ``ARC-Authentication-Results`` is not
-read.  Verifying signatures and SPF here (dkimpy, pyspf) is future work: the results
-are taken as the receiving MTA recorded them.
+read.  With ``verify=True`` the signatures and SPF are checked here instead
+(:mod:`client.verify`, with dkimpy and pyspf when installed): verified results replace
+the Authentication-Results ones, and facts passed as keywords win over both.  SPF is
+verified only through the system resolver (``dns_server`` None): pyspf cannot be
+pointed at another server.  A missing package logs one warning and leaves the
+Authentication-Results facts in place.
 
 **Addresses**: ``Return-Path`` gives ``from_smtp`` (``""`` for the null sender ``<>``),
 ``From`` gives ``from_mime``, ``To`` and ``Cc`` give ``rcpts`` unless the caller passes
@@ -598,6 +602,8 @@ def facts_from_message(
     trusted: Sequence[str] = (),
     trust_private: bool = True,
     authserv_id: str | Sequence[str] | None = None,
+    verify: bool = False,
+    dns_server: tuple[str, int] | None = None,
     **given: Any,
 ) -> Facts:
     """The facts of a message, with ``given`` facts overriding what the message says.
@@ -606,7 +612,9 @@ def facts_from_message(
     own relays; the sending IP is the first Received hop not in them (nor, with
     ``trust_private``, in a private range).  ``authserv_id``: the authserv-id(s) of
     the Authentication-Results headers to believe (all when None).  ``given``: any
-    field of :class:`Facts`; an unknown name raises TypeError.  Raises
+    field of :class:`Facts`; an unknown name raises TypeError.  ``verify``: check the
+    DKIM signatures and SPF (:mod:`client.verify`; DNS at ``dns_server``, a (host,
+    port) pair, or the system resolver) and prefer those results.  Raises
     :class:`MessageError` when ``data`` is not a message.
     """
     unknown = set(given) - _FIELDS
@@ -669,4 +677,24 @@ def facts_from_message(
         elif key == "headers" and fact is not None:
             fact = MappingProxyType({k.lower(): tuple(v) for k, v in fact.items()})
         facts[key] = fact
+    if verify:
+        _verified(facts, bytes(data), headers.get("dkim-signature", []), given, dns_server)
     return Facts(**facts)
+
+
+def _verified(facts: dict[str, Any], raw: bytes, signatures: Sequence[str],
+              given: Mapping[str, Any], dns_server: tuple[str, int] | None) -> None:
+    """Replace the DKIM and SPF facts by verified ones, unless the caller gave them."""
+    from client import verify  # imports this module: loaded only when asked for
+
+    if "dkim" not in given:
+        dkim = verify.verify_dkim(raw, signatures, dns_server=dns_server)
+        if dkim is not None:
+            facts["dkim"] = dkim
+    if "spf_result" not in given:
+        spf = verify.verify_spf(facts["ip"], facts["from_smtp"], facts["helo"],
+                                dns_server=dns_server)
+        if spf is not None:
+            facts["spf_result"] = spf[0]
+            if "spf_domain" not in given:
+                facts["spf_domain"] = spf[1]
