@@ -11,6 +11,7 @@ command -v named-checkzone >/dev/null 2>&1 || packages+=(bind9-utils)
 command -v knotd >/dev/null 2>&1 || packages+=(knot)
 command -v kzonecheck >/dev/null 2>&1 || packages+=(knot-dnssecutils)
 command -v rbldnsd >/dev/null 2>&1 || packages+=(rbldnsd)
+command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 if [ "${#packages[@]}" -gt 0 ]; then
