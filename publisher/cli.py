@@ -10,7 +10,7 @@ from pathlib import Path
 
 from client import names
 from publisher.describe import describe_answer, render_key
-from publisher.export import add_export_parser
+from publisher.export import add_export_parser, find_zone
 from publisher.learn import add_learn_parser
 from publisher.plan import PlanRefused
 from publisher.processors import MapError
@@ -24,16 +24,8 @@ from zoned.config import ConfigError, ZoneConfig, load_zones
 from zoned.store import StoreError
 
 
-def _zone(config_dir: Path, name: str) -> ZoneConfig:
-    wanted = name.lower().rstrip(".")
-    for zone in load_zones(config_dir):
-        if zone.origin == wanted:
-            return zone
-    raise SystemExit(f"zonepub: no zone {name!r} in {config_dir}")
-
-
 def cmd_import(args: argparse.Namespace) -> int:
-    config = _zone(args.config, args.zone)
+    config = find_zone(args.config, args.zone)
     entries = load_entries(config, args.files)
     added, changed, deleted, before, after = write_entries(config, entries, replace=args.replace)
     print(
@@ -45,7 +37,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_names(args: argparse.Namespace) -> int:
     """Print the names a token is published under, ready for ``dig``."""
-    config = _zone(args.config, args.zone)
+    config = find_zone(args.config, args.zone)
     if config.scheme.kind == "ip":
         network = names.parse_network(args.token)
         if network.num_addresses != 1:

@@ -98,9 +98,10 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
+from zoned import config as zoneconfig
 from zoned import keys
 from zoned.answers import static_answers
-from zoned.config import ZoneConfig, load_zones
+from zoned.config import ZoneConfig
 from zoned.packed import Record, unpack
 from zoned.wire import T_A, T_MX, T_TXT
 from zoned.zone import ReaderPool, ServedZone
@@ -148,12 +149,11 @@ def _name_text(labels: Iterable[bytes]) -> str:
 
 
 def find_zone(config_dir: Path, name: str) -> ZoneConfig:
-    """The zone called ``name`` among the zone files of ``config_dir``."""
-    wanted = name.lower().rstrip(".")
-    for zone in load_zones(config_dir):
-        if zone.origin == wanted:
-            return zone
-    raise SystemExit(f"zonepub: no zone {name!r} in {config_dir}")
+    """The zone called ``name`` among the zone files of ``config_dir``, or exit saying so."""
+    zone = zoneconfig.find_zone(config_dir, name)
+    if zone is None:
+        raise SystemExit(f"zonepub: no zone {name!r} in {config_dir}")
+    return zone
 
 
 # --------------------------------------------------------------------------- networks

@@ -38,7 +38,7 @@ from publisher.layouts import (
     bucket_key,
     bucket_specs,
 )
-from zoned.config import ConfigError, ZoneConfig, load_zones
+from zoned.config import ConfigError, ZoneConfig, find_zone
 
 VERDICTS: Final = ("spam", "ham", "junk")
 SPAM_SCORE: Final = 15.0
@@ -229,11 +229,10 @@ def write(client: redis.Redis, target: Target, verdicts: Sequence[Verdict],
 
 
 def _zone(config_dir: Path, name: str) -> ZoneConfig:
-    wanted = name.lower().rstrip(".")
-    for zone in load_zones(config_dir):
-        if zone.origin == wanted:
-            return zone
-    raise LearnError(f"no zone {name!r} in {config_dir}")
+    zone = find_zone(config_dir, name)
+    if zone is None:
+        raise LearnError(f"no zone {name!r} in {config_dir}")
+    return zone
 
 
 def _first_url(raw: object) -> str:

@@ -658,3 +658,9 @@ def _cross_file_problems(results: Sequence[_FileResult]) -> Iterator[Problem]:
 def _problem(result: _FileResult, node: yaml.Node | None, path: str, message: str) -> Problem:
     line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (0, 0)
     return Problem(result.file, line, column, path, message)
+
+
+def find_zone(directory: Path, name: str) -> ZoneConfig | None:
+    """The zone called ``name`` (any case, trailing dot or not) among ``directory``'s files."""
+    wanted = name.lower().rstrip(".")
+    return next((zone for zone in load_zones(directory) if zone.origin == wanted), None)
