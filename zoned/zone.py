@@ -129,7 +129,9 @@ class ServedZone:
         config = self.config
         nets: list[tuple[keys.IPNetwork, bytes]] = []
         blocked: list[tuple[keys.IPNetwork, bytes]] = []
-        for name, packed in static_answers(config.records).items():
+        statics = static_answers(config.records)
+        self.apex_static = statics.get("", b"")  # joined to SOA and NS at each new serial
+        for name, packed in statics.items():
             if name:
                 self._add_static(name, packed)
         test_answer = token_answer(config, testentries.TEST_TXT, testentries.TEST_CODE)
@@ -190,7 +192,7 @@ class ServedZone:
         self.soa = Record(T_SOA, soa.ttl, rdata)
         apex = [self.soa]
         apex += [Record(T_NS, config.ns_ttl, name_wire(name_labels(ns))) for ns in config.ns]
-        self.apex = rrsets(pack(apex) + static_answers(config.records).get("", b""))
+        self.apex = rrsets(pack(apex) + self.apex_static)
         return True
 
     @property
