@@ -23,10 +23,9 @@ so pass ``authserv_id`` (yours, as your MTA writes it) to read only the ones you
 border added; without it every header counts.  ``ARC-Authentication-Results`` is not
 read.  With ``verify=True`` the signatures and SPF are checked here instead
 (:mod:`client.verify`, with dkimpy and pyspf when installed): verified results replace
-the Authentication-Results ones, and facts passed as keywords win over both.  SPF is
-verified only through the system resolver (``dns_server`` None): pyspf cannot be
-pointed at another server.  A missing package logs one warning and leaves the
-Authentication-Results facts in place.
+the Authentication-Results ones (verified SPF also gives ``spf_record``, the text the
+spf selector hashes), and facts passed as keywords win over both.  A missing package
+logs one warning and leaves the Authentication-Results facts in place.
 
 **Addresses**: ``Return-Path`` gives ``from_smtp`` (``""`` for the null sender ``<>``),
 ``From`` gives ``from_mime``, ``To`` and ``Cc`` give ``rcpts`` unless the caller passes
@@ -695,6 +694,8 @@ def _verified(facts: dict[str, Any], raw: bytes, signatures: Sequence[str],
         spf = verify.verify_spf(facts["ip"], facts["from_smtp"], facts["helo"],
                                 dns_server=dns_server)
         if spf is not None:
-            facts["spf_result"] = spf[0]
+            facts["spf_result"] = spf.result
             if "spf_domain" not in given:
-                facts["spf_domain"] = spf[1]
+                facts["spf_domain"] = spf.domain
+            if "spf_record" not in given:
+                facts["spf_record"] = spf.record

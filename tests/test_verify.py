@@ -1,4 +1,5 @@
-"""Optional DKIM verification (dkimpy) against a real zoned on loopback serving the key."""
+"""Optional DKIM (dkimpy) and SPF (pyspf) verification against a real zoned on loopback
+serving the DKIM key and the SPF records."""
 
 from __future__ import annotations
 
@@ -8,19 +9,35 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 
+import dns.resolver
 import pytest
 
 from client import verify
+from client.client import Client
 from client.facts import DkimResult, facts_from_message
-from tests.conftest import copy_zones
+from client.names import OwnerScheme
+from client.plan import SelectorConfig
+from client.selectors import spf_token
+from tests.conftest import copy_zones, free_port, publish
 from tests.zoned_process import Zoned, start_zoned
 
 dkim = pytest.importorskip("dkim")
+spf = pytest.importorskip("spf")
 
 pytestmark = pytest.mark.e2e
 
 DOMAIN = "mail.example.net"
 SELECTOR = b"sel"
+
+SENDER = "sender.example"  # a zone of its own: the SPF records of the tests below
+SPF_TOP = f"v=spf1 ip4:192.0.2.0/24 include:inc.{SENDER} -all"
+SPF_INC = "v=spf1 ip4:203.0.113.0/24 -all"
+SPF_SOFT = f"v=spf1 mx:{SENDER} ~all"
+MX_IP = "198.51.100.25"
+# Over 255 bytes: served as two character-strings, hashed joined (as Rspamd does).
+SPF_LONG = "v=spf1 " + " ".join(f"ip4:198.51.100.{i}" for i in range(100, 120)) + " -all"
+SPF_BROKEN = "v=spf1 include:unserved.example -all"  # zoned REFUSES unserved.example
+REP_ZONE = "spf.example.net"
 
 MESSAGE = (
     b"Received: from mx.sender.example (mx.sender.example [192.0.2.1])\r\n"
@@ -62,6 +79,27 @@ def server(tmp_path_factory: pytest.TempPathFactory, key: tuple[bytes, str]
         "  sel._domainkey:\n"
         f'    TXT: ["v=DKIM1; k=rsa; p={key[1]}"]\n'
     )
+    (zones / f"{SENDER}.yaml").write_text(
+        f"zone: {SENDER}\n"
+        "soa: {mname: ns1.example.net, rname: hostmaster@example.net}\n"
+        "ns: [ns1.example.net]\n"
+        "owner: name\n"
+        "records:\n"
+        f'  "@": {{TXT: ["{SPF_TOP}", "site-verification=abc"], MX: ["10 mx.{SENDER}."]}}\n'
+        f'  mx: {{A: [{MX_IP}]}}\n'
+        f'  inc: {{TXT: ["{SPF_INC}"]}}\n'
+        f'  soft: {{TXT: ["{SPF_SOFT}"]}}\n'
+        f'  long: {{TXT: ["{SPF_LONG}"]}}\n'
+        f'  broken: {{TXT: ["{SPF_BROKEN}"]}}\n'
+        f'  nospf: {{TXT: ["not an spf record"]}}\n'
+    )
+    (zones / f"{REP_ZONE}.yaml").write_text(
+        f"zone: {REP_ZONE}\n"
+        "soa: {mname: ns1.example.net, rname: hostmaster@example.net}\n"
+        f"ns: [ns1.example.net]\nowner: name\nstore: ../var/{REP_ZONE}\n"
+    )
+    publish(zones, REP_ZONE, [{"token": spf_token(SPF_TOP), "n": 50, "v1m": 15},
+                              {"token": spf_token(SPF_LONG), "n": 50, "v1m": -15}])
     zoned = start_zoned(zones, base / "zoned.log")
     yield zoned
     zoned.stop()
@@ -113,13 +151,6 @@ def test_given_facts_win(server: Zoned, key: tuple[bytes, str]) -> None:
     assert facts.dkim == given
 
 
-def test_spf_not_verified_with_a_dns_server(server: Zoned, key: tuple[bytes, str]) -> None:
-    # pyspf cannot be pointed at a server: the recorded SPF result stays.
-    facts = facts_from_message(signed(key[0]), verify=True,
-                               dns_server=("127.0.0.1", server.port))
-    assert facts.spf_result == "softfail"
-
-
 def test_missing_package_warns_once_and_falls_back(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
     key: tuple[bytes, str],
@@ -138,3 +169,111 @@ def test_missing_package_warns_once_and_falls_back(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2  # one for dkimpy, one for pyspf
     assert "dkimpy" in warnings[0].getMessage()
+
+
+# ----------------------------------------------------------------------------- SPF
+
+
+def sent(ip: str, mail_from: str, helo: str = "mx.sender.example") -> bytes:
+    """A message whose first untrusted hop is ``ip`` and whose envelope sender is
+    ``mail_from`` ("" for the null sender), with a recorded SPF result to be replaced."""
+    return (
+        f"Received: from {helo} ({helo} [{ip}])\r\n"
+        "\tby mx.example.net with ESMTP id 2; Mon, 1 Jan 2024 00:00:00 +0000\r\n"
+        "Authentication-Results: mx.example.net; spf=neutral smtp.mailfrom=x@recorded.example\r\n"
+        f"Return-Path: <{mail_from}>\r\n"
+        "From: someone@example.org\r\nSubject: hi\r\n\r\nHello\r\n"
+    ).encode()
+
+
+def spf_facts(server: Zoned, ip: str, mail_from: str, **kw: str) -> tuple[str | None, ...]:
+    facts = facts_from_message(sent(ip, mail_from, **kw), verify=True,
+                               dns_server=("127.0.0.1", server.port))
+    return facts.spf_result, facts.spf_domain, facts.spf_record
+
+
+@pytest.mark.parametrize(("ip", "sender", "expected"), [
+    ("192.0.2.1", f"bob@{SENDER}", ("pass", SENDER, SPF_TOP)),
+    ("203.0.113.9", f"bob@{SENDER}", ("pass", SENDER, SPF_TOP)),  # through include:
+    ("198.51.100.1", f"bob@{SENDER}", ("fail", SENDER, SPF_TOP)),
+    (MX_IP, f"bob@soft.{SENDER}", ("pass", f"soft.{SENDER}", SPF_SOFT)),  # mx -> A
+    ("198.51.100.26", f"bob@soft.{SENDER}", ("softfail", f"soft.{SENDER}", SPF_SOFT)),
+    ("198.51.100.119", f"bob@long.{SENDER}", ("pass", f"long.{SENDER}", SPF_LONG)),
+    ("192.0.2.1", f"bob@nospf.{SENDER}", ("none", f"nospf.{SENDER}", None)),
+    ("192.0.2.1", f"bob@absent.{SENDER}", ("none", f"absent.{SENDER}", None)),
+])
+def test_spf_is_checked_against_the_given_server(
+    server: Zoned, ip: str, sender: str, expected: tuple[str | None, ...]
+) -> None:
+    """Every query of the check (record, include, mx, its A) goes to zoned, and the
+    verified result, domain and record replace the Authentication-Results ones."""
+    assert spf_facts(server, ip, sender) == expected
+
+
+def test_null_sender_checks_the_helo_name(server: Zoned) -> None:
+    assert spf_facts(server, "192.0.2.7", "", helo=SENDER) == ("pass", SENDER, SPF_TOP)
+
+
+def test_a_long_record_is_served_in_several_strings_and_hashed_joined(server: Zoned) -> None:
+    answer = server.ask(f"long.{SENDER}", "TXT").answer[0]
+    assert len(next(iter(answer)).strings) == 2  # type: ignore[attr-defined]
+    assert spf_facts(server, "198.51.100.100", f"b@long.{SENDER}")[2] == SPF_LONG
+
+
+@pytest.mark.parametrize("sender", [f"bob@broken.{SENDER}", "bob@unserved.example"])
+def test_an_spf_record_that_cannot_be_fetched_is_a_temperror(server: Zoned, sender: str
+                                                             ) -> None:
+    """REFUSED for the record itself or for an included one: temperror, never raised;
+    the top record is still reported when it was fetched."""
+    result, _, record = spf_facts(server, "192.0.2.1", sender)
+    assert result == "temperror"
+    assert record == (SPF_BROKEN if "broken" in sender else None)
+
+
+def test_a_server_that_does_not_answer_is_a_temperror() -> None:
+    port = free_port()  # nothing listens there
+    verdict = verify.verify_spf("192.0.2.1", f"bob@{SENDER}", None,
+                                dns_server=("127.0.0.1", port), timeout=0.5)
+    assert verdict == verify.SpfVerdict("temperror", SENDER, None)
+
+
+def test_given_spf_facts_win_over_verified_ones(server: Zoned) -> None:
+    facts = facts_from_message(sent("192.0.2.1", f"bob@{SENDER}"), verify=True,
+                               dns_server=("127.0.0.1", server.port),
+                               spf_record="v=spf1 -all")
+    assert (facts.spf_result, facts.spf_record) == ("pass", "v=spf1 -all")
+
+
+def test_spf_checks_leave_the_default_resolver_alone(server: Zoned) -> None:
+    """pyspf's other users keep the system resolver: ours lives only during a check."""
+    before = dns.resolver.default_resolver
+    spf_facts(server, "192.0.2.1", f"bob@{SENDER}")
+    assert dns.resolver.default_resolver is before
+    assert verify._spf_dns.get() is None
+
+
+@pytest.mark.parametrize(("ip", "sender", "symbol", "score"), [
+    ("192.0.2.1", f"bob@{SENDER}", "SPF_REP_SPAM", 0.86),  # tanh(15/15*1.83178-0.5493)
+    ("198.51.100.110", f"bob@long.{SENDER}", "SPF_REP_HAM", -0.98),  # tanh(-15/15*...)
+])
+def test_a_verified_spf_pass_feeds_the_spf_selector(
+    server: Zoned, ip: str, sender: str, symbol: str, score: float
+) -> None:
+    """End to end: zoned serves the record, pyspf passes it, its text hashes to the
+    token published in the reputation zone, and the selector scores it."""
+    facts = facts_from_message(sent(ip, sender), verify=True,
+                               dns_server=("127.0.0.1", server.port))
+    config = [SelectorConfig("spf", "spf", REP_ZONE, OwnerScheme("name"))]
+    with Client(config, [("127.0.0.1", server.port)]) as client:
+        result = client.check(facts)["spf"]
+    assert result.queries[0].qname == f"{spf_token(facts.spf_record or '')}.{REP_ZONE}"
+    assert result.components[0].status == "hit"
+    assert (result.symbol, round(result.score, 2)) == (symbol, score)
+
+
+def test_a_verified_spf_fail_queries_nothing(server: Zoned) -> None:
+    facts = facts_from_message(sent("198.51.100.1", f"bob@{SENDER}"), verify=True,
+                               dns_server=("127.0.0.1", server.port))
+    config = [SelectorConfig("spf", "spf", REP_ZONE, OwnerScheme("name"))]
+    with Client(config, [("127.0.0.1", server.port)]) as client:
+        assert client.check(facts)["spf"].queries == []
