@@ -35,6 +35,7 @@ from client.names import (
     normalize_name,
     parse_network,
 )
+from zoned.access import QueryAcl, Transfer, read_keys, read_queries, read_transfer
 from zoned.yamlconf import ConfigError as ConfigError  # re-exported: load_zones raises it
 from zoned.yamlconf import Problem as Problem  # re-exported: what a ConfigError lists
 from zoned.yamlconf import (
@@ -122,6 +123,8 @@ class ZoneConfig:
     source: Mapping[str, object] | None
     # The publisher validates ``source`` itself and needs positions for its messages.
     source_node: yaml.MappingNode | None = field(default=None, compare=False, repr=False)
+    queries: QueryAcl | None = None  # None: everyone may query
+    transfer: Transfer | None = None  # None: every transfer is refused
 
 
 # ------------------------------------------------------------------ format glue
@@ -184,6 +187,9 @@ _TOP = (
     "records",
     "overrides",
     "source",
+    "queries",
+    "transfer",
+    "keys",
 )
 
 
@@ -236,6 +242,9 @@ class _ZoneReader:
                 value = freeze(self.report, source_node, "source")
                 assert isinstance(value, Mapping)
                 source = value
+        keys = read_keys(self.report, top.section("keys"), self.path.parent)
+        transfer = read_transfer(self.report, top.section("transfer"), keys)
+        queries = read_queries(self.report, top.section("queries"))
         top.done(_TOP)
         if self.report.problems or soa is None or self.scheme is None or store is None:
             return None
@@ -258,6 +267,8 @@ class _ZoneReader:
             unlisted=unlisted,
             source=source,
             source_node=source_node,
+            queries=queries,
+            transfer=transfer,
         )
 
     def soa(self, sec: Section | None) -> Soa | None:
