@@ -230,7 +230,7 @@ def test_unknown_keys_suggest_the_field_meant(tmp_path: Path) -> None:
             1,
             "whatever",
             "unknown field; expected zone, ttl, soa, ns, ns_ttl, owner, answers, store, "
-            "journal, records, overrides, source",
+            "journal, records, overrides, source, queries, transfer, keys",
         ),
     ]
 
