@@ -751,6 +751,12 @@ class Reader(_Closing):
         self._switch(self._begin())
         return True
 
+    def snapshot(self) -> Reader:
+        """A second reader on this store, at the newest commit: one a transfer can iterate
+        while this one keeps refreshing.  Close it when done."""
+        self._live()
+        return Reader(self._handle)
+
     def has_prefix(self, prefix: bytes) -> bool:
         """Whether any key starts with ``prefix`` (an empty non-terminal test, RFC 8020)."""
         cursor = self._cursor
