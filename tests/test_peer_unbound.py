@@ -115,15 +115,15 @@ def unbound(zoned: Zoned, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         log.close()
 
 
-def summary(reply: dns.message.Message | None) -> tuple[str, frozenset[str]]:
+def summary(reply: dns.message.Message | None) -> tuple[str, set[str]]:
     """Rcode and the answer section's record data, what a scanner reads from a reply."""
     assert reply is not None, "no reply"
-    data = frozenset(f"{dns.rdatatype.to_text(rrset.rdtype)} {rdata.to_text()}"
-                     for rrset in reply.answer for rdata in rrset)
+    data = {f"{dns.rdatatype.to_text(rrset.rdtype)} {rdata.to_text()}"
+            for rrset in reply.answer for rdata in rrset}
     return dns.rcode.to_text(reply.rcode()), data
 
 
-def both(zoned: Zoned, unbound: Unbound, qname: str, rdtype: str) -> tuple[str, frozenset[str]]:
+def both(zoned: Zoned, unbound: Unbound, qname: str, rdtype: str) -> tuple[str, set[str]]:
     """The answer through unbound, after checking it is zoned's own."""
     through = summary(unbound.ask(qname, rdtype))
     assert through == summary(zoned.ask(qname, rdtype)), qname
