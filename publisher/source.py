@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import hiredis
 import redis
 import redis.cluster
 import redis.exceptions
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 NEEDED_EVENTS = "Kghxe"
 
 Hash = dict[bytes, bytes]
+# One HGETALL reply as hiredis gives it: {field: value} (RESP3, redis-py's default),
+# [field, value, field, value...] (RESP2), or the error a key of another type gets.
+RawReply = dict[bytes, bytes] | list[bytes] | hiredis.ReplyError
+_RECV_SIZE = 1 << 16
 
 
 class SourceError(Exception):
@@ -140,6 +145,93 @@ class RedisSource:
             raise SourceError(f"{self.describe()}: read failed: {exc}") from exc
         return results
 
+    def raw_capable(self) -> bool:
+        """Whether :meth:`scan_fetch` can read this source: one server, not a cluster."""
+        return not self.cluster and len(self.urls) == 1
+
+    def scan_fetch(self, count: int = 1000) -> Iterator[tuple[list[bytes], list[RawReply]]]:
+        """Batches of (keys under the prefix, their HGETALL replies) from the one server.
+
+        The full pass's fast read: SCAN and pipelined HGETALLs written as RESP bytes on
+        one connection and parsed by hiredis, with no per-command objects.  Before a
+        batch is handed over, the next batch's HGETALLs (and the SCAN after them) are
+        already sent, so Redis answers them while the caller judges this one.  Only for
+        :meth:`raw_capable` sources; a key of another type gets a ``hiredis.ReplyError``.
+        """
+        pattern = (_glob_escape(self.prefix) + "*").encode()
+        scan_tail = [b"MATCH", pattern, b"COUNT", str(count).encode()]
+        pool = self.clients()[0].connection_pool
+        conn: Any = None
+        done = False
+        try:
+            conn = pool.get_connection()
+            conn.connect()
+            sock = conn._get_socket()  # redis-py did the handshake (TLS, AUTH, SELECT)
+            reader = hiredis.Reader()
+
+            def read(n: int) -> list[Any]:
+                replies: list[Any] = []
+                append = replies.append
+                gets = reader.gets
+                while len(replies) < n:
+                    item = gets()
+                    if item is False:
+                        data = sock.recv(_RECV_SIZE)
+                        if not data:
+                            raise ConnectionError("connection closed by the server")
+                        reader.feed(data)
+                        continue
+                    append(item)
+                return replies
+
+            def scan_reply() -> tuple[bytes, list[bytes]]:
+                reply = read(1)[0]
+                if (not isinstance(reply, list) or len(reply) != 2
+                        or not isinstance(reply[0], bytes) or not isinstance(reply[1], list)):
+                    raise SourceError(f"{self.describe()}: SCAN failed: {reply!r:.200}")
+                return reply[0], reply[1]
+
+            # Replies are read in the order the commands were sent: anything of another
+            # shape than expected (a push message, say) stops the pass rather than
+            # shifting every reply onto the wrong key.
+            hash_type = dict if str(conn.protocol) == "3" else list
+            sock.sendall(_command(b"SCAN", b"0", *scan_tail))
+            cursor, keys = scan_reply()
+            while True:
+                out = [b"*2\r\n$7\r\nHGETALL\r\n$%d\r\n%s\r\n" % (len(k), k) for k in keys]
+                if cursor != b"0":
+                    out.append(_command(b"SCAN", cursor, *scan_tail))
+                sock.sendall(b"".join(out))
+                replies = read(len(keys))
+                for key, reply in zip(keys, replies, strict=True):
+                    if type(reply) is not hash_type:
+                        self._check_reply(key, reply, hash_type)
+                if cursor == b"0":
+                    done = True
+                    yield keys, replies
+                    return
+                batch = keys
+                cursor, keys = scan_reply()
+                yield batch, replies
+        except (redis.exceptions.RedisError, OSError, hiredis.ProtocolError) as exc:
+            done = False
+            self.close()
+            raise SourceError(f"{self.describe()}: scan failed: {exc}") from exc
+        finally:
+            if conn is not None:
+                if not done:
+                    conn.disconnect()  # replies may still be on their way
+                pool.release(conn)
+
+    def _check_reply(self, key: bytes, reply: object, hash_type: type) -> None:
+        """Let WRONGTYPE through (the caller skips that key); stop on anything else."""
+        if isinstance(reply, hiredis.ReplyError):
+            if str(reply).startswith("WRONGTYPE"):
+                return
+            raise SourceError(f"{self.describe()}: {key!r}: {reply}")
+        raise SourceError(f"{self.describe()}: {key!r}: expected a hash reply "
+                          f"({hash_type.__name__}), got {reply!r:.200}")
+
     # -- notifications -----------------------------------------------------------
     def subscribe(self) -> list[Any]:
         """Keyspace-notification subscriptions covering every server (or cluster primary).
@@ -200,6 +292,11 @@ def _auth(cluster: Any) -> dict[str, Any]:
     """Username and password of a cluster client, for the per-node subscribers."""
     kwargs = cluster.get_default_node().redis_connection.connection_pool.connection_kwargs
     return {k: kwargs[k] for k in ("username", "password") if kwargs.get(k)}
+
+
+def _command(*parts: bytes) -> bytes:
+    """One command in RESP: an array of bulk strings."""
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
 
 def _redact(url: str) -> str:

@@ -18,12 +18,13 @@ from typing import Any
 
 from client import names
 from publisher import layouts, tokens
+from publisher.fastpath import RspamdFastPath
 from publisher.plan import Plan, PlanRefused, apply, full_plan, partial_plan
 from publisher.processors import Exclusions, never_listed
 from publisher.progress import Progress
 from publisher.records import RecordError, TokenRecord, entries, owner_keys
 from publisher.settings import SourceSettings
-from publisher.source import RedisSource, SourceError
+from publisher.source import RawReply, RedisSource, SourceError
 from zoned.config import ZoneConfig
 from zoned.store import ZoneStore
 
@@ -72,6 +73,16 @@ class _Token:
     hashes: list[dict[bytes, bytes]]
     wrong_type: bool
 
+    @classmethod
+    def from_raw(cls, prefix: bytes, key: bytes, reply: RawReply) -> _Token:
+        """A key read by RedisSource.scan_fetch (one server) in the general path's form."""
+        raw = key[len(prefix):].decode("utf-8", "replace")
+        if isinstance(reply, list):  # RESP2
+            reply = dict(zip(reply[::2], reply[1::2], strict=True))
+        if not isinstance(reply, dict):
+            return cls(key, raw, [], True)
+        return cls(key, raw, [reply] if reply else [], False)
+
 
 @dataclass
 class _State:
@@ -110,6 +121,8 @@ class ZoneSync:
         self.bucket_names = [b.name for b in settings.buckets]
         self.prefix = settings.prefix.encode()
         self.state = _State()
+        # Full passes judge the common case without the general path's objects.
+        self.fast = RspamdFastPath(self) if RspamdFastPath.applies(self) else None
 
     def close(self) -> None:
         self.source.close()
@@ -336,15 +349,30 @@ class FullPass:
         self.desired: dict[bytes, bytes] = {}
         self.keep: set[bytes] = set()
         self.touched: set[bytes] = set()
-        self._batches = sync.source.scan(sync.batch)
+        self._fast = sync.fast
+        if self._fast is not None:
+            self._raw = sync.source.scan_fetch(sync.batch)
+        else:
+            self._batches = sync.source.scan(sync.batch)
 
     def step(self) -> bool:
         """Read and judge one batch; True when the scan is complete."""
-        batch = next(self._batches, None)
-        if batch is None:
-            return True
         sync = self.sync
-        for item in sync.read(batch, self.stats):
+        if self._fast is not None:
+            raw = next(self._raw, None)
+            if raw is None:
+                return True
+            keys, replies = raw
+            slow = self._fast.judge(keys, replies, self.stats, self.desired)
+            items = [_Token.from_raw(sync.prefix, key, reply) for key, reply in slow]
+            size = len(keys)
+        else:
+            batch = next(self._batches, None)
+            if batch is None:
+                return True
+            items = sync.read(batch, self.stats)
+            size = len(batch)
+        for item in items:
             token, result = sync.evaluate(item, self.stats)
             if result is KEEP:
                 if token is not None:
@@ -352,7 +380,7 @@ class FullPass:
                 continue
             self.desired.update(result)
         if self.progress is not None:
-            self.progress.add(len(batch))
+            self.progress.add(size)
         return False
 
     def finish(self, *, dry_run: bool = False, force: bool = False) -> Result:
