@@ -3,6 +3,9 @@
 Loading the zone files is separate from answering: a reload (SIGHUP) builds a whole
 new :class:`Authority` first and swaps it in only if every file is valid, so a broken
 edit is reported while the previous configuration keeps serving.
+
+Each new serial, and every zone's serial at start, is announced to the zone's
+secondaries by NOTIFY (:mod:`zoned.notifier`); serial 0 (nothing published) is not.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from twisted.internet.task import LoopingCall
 from zoned.authority import Authority
 from zoned.config import ConfigError, load_zones
 from zoned.core import Responder
+from zoned.notifier import NotifySender
 from zoned.protocol import DEFAULT_IDLE_TIMEOUT, TCPFactory, UDPServer
 from zoned.zone import ReaderPool, ServedZone
 
@@ -58,6 +62,7 @@ class ZonedService(service.Service):
         self.pool = ReaderPool()
         self.responder = Responder(build_authority(config_dir, self.pool))
         self.ports: list[Any] = []  # IListeningPort providers
+        self.notifier = NotifySender(reactor)
         self._refresher = LoopingCall(self.refresh)
         self._refresher.clock = reactor
 
@@ -70,6 +75,7 @@ class ZonedService(service.Service):
         for zone in self.responder.authority.zones.values():
             log.info("serving zone=%s serial=%d", zone.origin, zone.serial)
         log.info("listening on %s port %d (udp, tcp)", ", ".join(self.addresses), self.bound_port)
+        self._notify_all()
         self._refresher.start(REFRESH_INTERVAL, now=False)
         if self.install_signals:
             # SIGHUP re-reads the zone files in the reactor thread, between queries.
@@ -80,7 +86,9 @@ class ZonedService(service.Service):
         if self._refresher.running:
             self._refresher.stop()
         ports, self.ports = self.ports, []
-        return gatherResults([maybeDeferred(p.stopListening) for p in ports])
+        return gatherResults(
+            [maybeDeferred(p.stopListening) for p in ports] + [self.notifier.stop()]
+        )
 
     @property
     def bound_port(self) -> int:
@@ -91,12 +99,17 @@ class ZonedService(service.Service):
 
     def refresh(self) -> None:
         """Serve new serials; a failure is logged and the last snapshot keeps serving."""
+        zones = self.responder.authority.zones.values()
+        before = {zone.origin: zone.serial for zone in zones}
         try:
-            if self.responder.refresh():
-                for zone in self.responder.authority.zones.values():
-                    log.debug("zone=%s serial=%d", zone.origin, zone.serial)
+            if not self.responder.refresh():
+                return
         except Exception:  # noqa: BLE001 - the refresh loop must survive anything
             log.exception("refreshing zone stores failed; serving the last good data")
+        for zone in zones:
+            if zone.serial != before[zone.origin]:
+                log.debug("zone=%s serial=%d", zone.origin, zone.serial)
+                self._notify(zone)
 
     def reload(self) -> bool:
         """Re-read the zone files; keep the old zones if the new ones have any error."""
@@ -110,4 +123,21 @@ class ZonedService(service.Service):
             return False
         self.responder.replace(authority)
         log.info("reloaded %d zones from %s", len(authority.zones), self.config_dir)
+        # Targets told of the current serial already are not told again: only new ones are.
+        self.notifier.retain(zone.origin for zone in authority.zones.values())
+        self._notify_all()
         return True
+
+    def _notify_all(self) -> None:
+        for zone in self.responder.authority.zones.values():
+            self._notify(zone)
+
+    def _notify(self, zone: ServedZone) -> None:
+        """NOTIFY the zone's secondaries of its serial; a failure costs the NOTIFY only."""
+        if zone.serial <= 0:
+            return
+        try:
+            self.notifier.notify(zone.config, zone.serial)
+        except Exception:  # noqa: BLE001 - serving comes first
+            log.exception("zone=%s cannot schedule NOTIFY of serial %d", zone.origin,
+                          zone.serial)
