@@ -505,7 +505,11 @@ def test_zoned_notifies_retries_until_acknowledged_then_stops(tmp_path: Path) ->
         dead.bind(("127.0.0.1", 0))  # bound so no one else takes it; never read
         port, dead_port = secondary.getsockname()[1], dead.getsockname()[1]
         zones = copy_zones(tmp_path)
-        with_notify(zones, f"127.0.0.1:{port}", f"127.0.0.1@{dead_port}")
+        targets = [f"127.0.0.1:{port}", f"127.0.0.1@{dead_port}"]
+        v6 = ipv6_socket()
+        if v6 is not None:  # an IPv6 secondary that answers at once, where there is IPv6
+            targets.append(f"[::1]:{v6.getsockname()[1]}")
+        with_notify(zones, *targets)
         server = start_zoned(zones, tmp_path / "zoned.log")
         try:
             def ask() -> dns.message.Message:
@@ -524,6 +528,10 @@ def test_zoned_notifies_retries_until_acknowledged_then_stops(tmp_path: Path) ->
             retry, source2 = receive_notify(secondary, time.monotonic() + 15, ask)
             assert retry.answer[0][0].serial == serial and retry.id != first.id
             assert source2 == source  # the same socket sends every NOTIFY
+            if v6 is not None:
+                notify6, source6 = receive_notify(v6, time.monotonic() + 15, ask)
+                assert notify6.answer[0][0].serial == serial
+                v6.sendto(ack(notify6.to_wire(), KEY), source6)
             secondary.sendto(ack(retry.to_wire(), KEY), source2)
             acked = f"NOTIFY of {ZONE} serial {serial} to 127.0.0.1:{port} acknowledged"
             deadline = time.monotonic() + 15
@@ -544,5 +552,25 @@ def test_zoned_notifies_retries_until_acknowledged_then_stops(tmp_path: Path) ->
             # The dead target was retried and warned about, once.
             assert len(re.findall(rf"WARNING zoned.notify: no answer from 127.0.0.1:{dead_port}",
                                   log)) == 1, log
+            if v6 is not None:
+                v6_port = v6.getsockname()[1]
+                assert f"serial {serial} to [::1]:{v6_port} acknowledged" in log, log
         finally:
             assert server.stop() == 0, server.log.read_text()
+            if v6 is not None:
+                v6.close()
+
+
+def ipv6_socket() -> socket.socket | None:
+    """A UDP socket on [::1] and an ephemeral port, or None without IPv6 loopback."""
+    try:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    except OSError:
+        return None
+    try:
+        sock.bind(("::1", 0))
+    except OSError:
+        sock.close()
+        return None
+    sock.settimeout(0.2)
+    return sock

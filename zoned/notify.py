@@ -197,6 +197,10 @@ class Notifier:
     # -- internals -------------------------------------------------------------------
     def _render(self, pending: _Pending) -> bytes:
         message_id = self._ids() & 0xFFFF
+        for _ in range(3):  # a fresh id: a late reply must find its own attempt's MAC
+            if message_id not in pending.sent:
+                break
+            message_id = self._ids() & 0xFFFF
         message = notify_message(pending.config, pending.serial, message_id, pending.key)
         wire = message.to_wire()
         pending.sent[message_id] = (message.mac or b"") if pending.key is not None else b""
