@@ -31,6 +31,8 @@ class Outcome(NamedTuple):
 
 
 REFUSED_OUTCOME = Outcome(REFUSED, None, 0, 0, b"", False)
+DROP = -1  # an rcode that is no rcode: send nothing at all
+DROP_OUTCOME = Outcome(DROP, None, 0, 0, b"", False)
 
 
 def negative(zone: ServedZone, rcode: int) -> Outcome:
@@ -64,13 +66,17 @@ class Authority:
                     return zone, n - depth
         return None
 
-    def resolve(self, labels: tuple[bytes, ...], qtype: int) -> Outcome:
-        """Answer ``qtype`` at ``labels`` (lowercase, leftmost first)."""
+    def resolve(self, labels: tuple[bytes, ...], qtype: int, peer: str | None = None) -> Outcome:
+        """Answer ``qtype`` at ``labels`` (lowercase, leftmost first) to client ``peer``."""
         found = self.zone_for(labels)
         if found is None:
             # Not authoritative and no recursion: REFUSED (RFC 1035 4.1.1, RFC 8906 3.1.5).
             return REFUSED_OUTCOME
         zone, below = found
+        acl = zone.config.queries
+        if acl is not None and (peer is None or peer not in acl.allow):
+            # A private list: others learn nothing, not even that the zone exists here.
+            return DROP_OUTCOME if acl.denied == "drop" else REFUSED_OUTCOME
         nodata = self._nodata[zone.labels]
         if below == 0:
             if qtype == T_ANY:

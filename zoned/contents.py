@@ -197,23 +197,26 @@ class Shadows:
     """
 
     def __init__(self, zone: ServedZone, store_networks: Iterable[bytes]) -> None:
-        self.nodes: set[Path] = set()
-        self.above: set[Path] = set()  # proper prefixes of the nodes
+        self.nodes: Counter[Path] = Counter()
+        self.above: Counter[Path] = Counter()  # proper prefixes of the nodes
         for key in (*zone.blocked_nets.answers, *zone.nets.answers, *store_networks):
-            self.add(key_path(key))
-
-    def add(self, path: Path) -> None:
-        self.nodes.add(path)
-        self.above.update(path[:i] for i in range(len(path)))
+            path = key_path(key)
+            self.nodes[path] += 1
+            self.above.update(path[:i] for i in range(len(path)))
 
     def touches(self, path: Path) -> bool:
-        """Whether a node at or above ``path`` holds an entry."""
+        """Whether an entry lies at or above ``path``."""
         nodes = self.nodes
         return any(path[:i] in nodes for i in range(len(path) + 1))
 
-    def related(self, path: Path) -> bool:
-        """Whether an entry lies at, above or below ``path``."""
-        return path in self.above or self.touches(path)
+    def related_to_other(self, path: Path) -> bool:
+        """Whether an entry besides the one at ``path`` lies at, above or below it."""
+        nodes = self.nodes
+        return (
+            nodes[path] > 1
+            or self.above[path] > 0
+            or any(path[:i] in nodes for i in range(len(path)))
+        )
 
 
 def store_networks(zone: ServedZone) -> list[bytes]:

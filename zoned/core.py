@@ -8,10 +8,12 @@ so the whole answering logic runs in memory in the tests.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 from zoned.authority import Authority
 from zoned.fastpath import FastPath
 from zoned.fullpath import FullPath, header_only
+from zoned.transfer import Transfers, transfer_question
 from zoned.wire import QR, SERVFAIL
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,7 @@ class Responder:
         self.authority = authority
         self.fast = FastPath(authority) if fast else None
         self.full = FullPath(authority)
+        self.transfers = Transfers(authority)
         self.fast_answers = 0
         self.full_answers = 0
         self.errors = 0
@@ -41,16 +44,22 @@ class Responder:
         if self.fast is not None:
             self.fast = FastPath(authority)
         self.full = FullPath(authority)
+        self.transfers = Transfers(authority)
 
-    def respond(self, data: bytes, tcp: bool = False) -> bytes | None:
-        """The reply to one message, or None to drop it."""
+    def respond(self, data: bytes, tcp: bool = False, peer: str | None = None) -> bytes | None:
+        """The reply to one message from client address ``peer``, or None to drop it.
+
+        Over TCP use :meth:`respond_stream`: a zone transfer is several messages.
+        """
         try:
             if self.fast is not None:
-                reply = self.fast.answer(data, tcp)
+                reply = self.fast.answer(data, tcp, peer)
                 if reply is not None:
                     self.fast_answers += 1
-                    return reply
-            reply = self.full.answer(data, tcp)
+                    return reply or None
+            if transfer_question(data) is not None:
+                return next(self.transfers.answer(data, peer, tcp), None)
+            reply = self.full.answer(data, tcp, peer)
             self.full_answers += 1
             return reply
         except Exception:  # noqa: BLE001 - a bug must cost one answer, not the server
@@ -59,3 +68,14 @@ class Responder:
             if len(data) < 12 or data[2] & (QR >> 8):
                 return None
             return header_only(data, SERVFAIL)
+
+    def respond_stream(self, data: bytes, peer: str | None = None) -> Iterator[bytes]:
+        """The replies to one TCP message: a zone transfer's stream, else one or none.
+
+        The stream is lazy (a transfer reads the store as the client reads us); an
+        exception while it runs ends the transfer, and the adapter closes the connection.
+        """
+        if transfer_question(data) is not None:
+            return self.transfers.answer(data, peer, True)
+        reply = self.respond(data, True, peer)
+        return iter(()) if reply is None else iter((reply,))

@@ -10,7 +10,7 @@ runs a large generated query set through both to prove it.
 
 from __future__ import annotations
 
-from zoned.authority import Authority
+from zoned.authority import DROP, Authority
 from zoned.wire import (
     AA,
     CD,
@@ -73,8 +73,8 @@ class FastPath:
         """Forget cached SOA bytes (their serial changed)."""
         self._soa_cache.clear()
 
-    def answer(self, data: bytes, tcp: bool) -> bytes | None:
-        """The reply to ``data``, or None when the full path must decide."""
+    def answer(self, data: bytes, tcp: bool, peer: str | None = None) -> bytes | None:
+        """The reply to ``data``, or None when the full path must decide; b"" to drop it."""
         n = len(data)
         if n < 17:
             return None
@@ -121,8 +121,10 @@ class FastPath:
             limit = MAX_TCP if tcp else MIN_UDP
 
         rcode, zone, answer_type, count, answer, negative = self.authority.resolve(
-            tuple(labels), qtype
+            tuple(labels), qtype, peer
         )
+        if rcode == DROP:
+            return b""
         if answer_type not in _SPLICEABLE:
             return None
         rflags = QR | (flags & (RD | CD)) | rcode

@@ -21,7 +21,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from zoned.authority import Authority, Outcome
+from zoned.authority import DROP, Authority, Outcome
 from zoned.wire import (
     AA,
     BADVERS,
@@ -67,7 +67,7 @@ class FullPath:
     def __init__(self, authority: Authority) -> None:
         self.authority = authority
 
-    def answer(self, data: bytes, tcp: bool) -> bytes | None:
+    def answer(self, data: bytes, tcp: bool, peer: str | None = None) -> bytes | None:
         """The reply to ``data``; None when it must be dropped (too short, or a response)."""
         if len(data) < 12:
             return None  # no room for a header to answer to
@@ -94,7 +94,9 @@ class FullPath:
         if question.rdclass != CLASS_IN or qtype in _TRANSFER_QTYPES:
             return self._reply(query, data, tcp, REFUSED)
         labels = tuple(label.lower() for label in question.name.labels[:-1])
-        outcome = self.authority.resolve(labels, qtype)
+        outcome = self.authority.resolve(labels, qtype, peer)
+        if outcome.rcode == DROP:
+            return None
         return self._reply(query, data, tcp, outcome.rcode, outcome)
 
     def _reply(

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from zoned.core import Responder
 from zoned.framing import Framer, FramingError, frame
@@ -49,7 +53,7 @@ class UDPServer(DatagramProtocol):
                 pass
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
-        reply = self.responder.respond(datagram, False)
+        reply = self.responder.respond(datagram, False, addr[0])
         if reply is None:
             return
         try:
@@ -63,8 +67,15 @@ class UDPServer(DatagramProtocol):
             self.send_errors += 1
 
 
+@implementer(IPushProducer)
 class TCPServer(Protocol):
-    """One TCP connection: any number of pipelined queries, answered in order."""
+    """One TCP connection: any number of pipelined queries, answered in order.
+
+    A zone transfer is a stream of messages that are produced only as fast as the
+    client reads them (Twisted's push-producer flow control), so a large zone never
+    piles up in our buffers; a client that stops reading for ``idle_timeout`` is cut off
+    whatever it was doing, and the other connections never notice.
+    """
 
     # Twisted's zope interfaces are opaque to mypy, so the transport, the clock and the
     # delayed call are typed Any here; the tests drive them with in-memory fakes.
@@ -76,8 +87,14 @@ class TCPServer(Protocol):
         self.idle_timeout = idle_timeout
         self.framer = Framer()
         self._idle: Any = None
+        self._queue: deque[Iterator[bytes]] = deque()
+        self._paused = False
+        self._peer_host: str | None = None
 
     def connectionMade(self) -> None:
+        peer = self.transport.getPeer() if self.transport is not None else None
+        self._peer_host = getattr(peer, "host", None)
+        self.transport.registerProducer(self, True)
         self._idle = self.clock.callLater(self.idle_timeout, self._timed_out)
 
     def dataReceived(self, data: bytes) -> None:
@@ -88,9 +105,37 @@ class TCPServer(Protocol):
             self.transport.abortConnection()
             return
         for message in messages:
-            reply = self.responder.respond(message, True)
-            if reply is not None:
-                self.transport.write(frame(reply))
+            self._queue.append(self.responder.respond_stream(message, self._peer_host))
+        self._touch()
+        self._drain()
+
+    def _drain(self) -> None:
+        """Write queued replies until the transport asks us to pause."""
+        while self._queue and not self._paused:
+            try:
+                reply = next(self._queue[0], None)
+            except Exception:  # noqa: BLE001 - a broken transfer costs this connection only
+                log.exception("transfer to %s failed; closing the connection", self._peer())
+                self._queue.clear()
+                self.transport.abortConnection()
+                return
+            if reply is None:
+                self._queue.popleft()
+                continue
+            self.transport.write(frame(reply))
+            self._touch()
+
+    def pauseProducing(self) -> None:
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        self._drain()
+
+    def stopProducing(self) -> None:
+        self._queue.clear()
+
+    def _touch(self) -> None:
         if self._idle is not None and self._idle.active():
             self._idle.reset(self.idle_timeout)
 
@@ -98,10 +143,18 @@ class TCPServer(Protocol):
         if self._idle is not None and self._idle.active():
             self._idle.cancel()
         self._idle = None
+        self._queue.clear()
 
     def _timed_out(self) -> None:
         self._idle = None
-        self.transport.loseConnection()
+        if self._queue:
+            # Mid-transfer and the client stopped reading: do not wait for a flush.
+            log.info("closing TCP connection from %s: stalled for %.0f s mid-transfer",
+                     self._peer(), self.idle_timeout)
+            self._queue.clear()
+            self.transport.abortConnection()
+        else:
+            self.transport.loseConnection()
 
     def _peer(self) -> str:
         return str(self.transport.getPeer()) if self.transport is not None else "?"

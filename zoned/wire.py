@@ -33,6 +33,7 @@ SERVFAIL = 2
 NXDOMAIN = 3
 NOTIMP = 4
 REFUSED = 5
+NOTAUTH = 9  # RFC 8945 5.3.2 (TSIG failures), RFC 5936 (a zone we do not serve)
 BADVERS = 16  # extended rcode (RFC 6891 6.1.3)
 
 # Types and classes.

@@ -1,0 +1,415 @@
+"""Outgoing zone transfers: AXFR (RFC 5936) and IXFR (RFC 1995) as streams of messages.
+
+A transfer is a generator of wire messages, so the TCP adapter sends each one as the
+client reads and a zone of millions of names never sits in memory: AXFR reads its own
+store snapshot (:meth:`zoned.store.Reader.snapshot`) through :mod:`zoned.contents`.
+IXFR answers from the store's journal when every change in it is a name of its own;
+a change that moves wildcards (a network, or an address next to an override) makes
+the whole reply a full transfer in IXFR form, which RFC 1995 4 allows.
+
+Who may transfer (``transfer.allow``, ``transfer.key``) is checked here too; refusals
+are logged with the client's address, because a secondary that silently gets nothing
+is what operators debug.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import struct
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import dns.message
+import dns.name
+import dns.rdatatype
+
+from zoned import contents, keys, tsig
+from zoned.authority import Authority
+from zoned.contents import Shadows, address_name, is_aligned, is_full, key_path
+from zoned.journal import JournalEntry
+from zoned.packed import QUESTION_POINTER
+from zoned.serial import serial_gt
+from zoned.store import StoreError
+from zoned.wire import (
+    AA,
+    CLASS_IN,
+    FORMERR,
+    HEADER,
+    NOTAUTH,
+    OPCODE_MASK,
+    QR,
+    RD,
+    REFUSED,
+    RR_FIXED,
+    SERVFAIL,
+    T_AXFR,
+    T_IXFR,
+    T_SOA,
+)
+from zoned.zone import ServedZone
+
+log = logging.getLogger(__name__)
+
+MESSAGE_SIZE = 16384  # bytes of records per message; fewer messages, fewer TSIG digests
+_GROUP = struct.Struct("!HHH")
+
+
+def transfer_question(data: bytes) -> int | None:
+    """The end offset of the question when ``data`` asks AXFR or IXFR, else None.
+
+    A cheap look at the question only; the request is parsed properly afterwards.
+    """
+    if len(data) < 17 or data[2] & 0x80 or data[4:6] != b"\x00\x01":
+        return None
+    pos = 12
+    try:
+        while length := data[pos]:
+            if length > 63:
+                return None
+            pos += length + 1
+        qtype = data[pos + 1] << 8 | data[pos + 2]
+    except IndexError:
+        return None
+    if qtype not in (T_AXFR, T_IXFR) or pos + 5 > len(data):
+        return None
+    return pos + 5
+
+
+def split_rrs(packed: bytes) -> Iterator[tuple[int, bytes]]:
+    """(rtype, RR wire without its 2-byte owner pointer) for each record of a packed answer."""
+    pos = 0
+    end = len(packed)
+    while pos < end:
+        rtype, count, nbytes = _GROUP.unpack_from(packed, pos)
+        pos += 6
+        stop = pos + nbytes
+        while pos < stop:
+            rdlen = packed[pos + 10] << 8 | packed[pos + 11]
+            yield rtype, packed[pos + 2 : pos + 12 + rdlen]
+            pos += 12 + rdlen
+
+
+def owner_wire(name: str) -> bytes:
+    """A relative presentation name as wire labels ending in a pointer to the apex.
+
+    The apex is the question name of every message of the transfer, at offset 12.
+    """
+    if name == "@":
+        return QUESTION_POINTER
+    if "\\" in name:
+        labels = dns.name.from_text(name, origin=None).labels
+    else:
+        labels = tuple(label.encode("ascii") for label in name.split("."))
+    return b"".join(bytes((len(label),)) + label for label in labels) + QUESTION_POINTER
+
+
+class _Messages:
+    """Packs records into messages of about MESSAGE_SIZE bytes, signing each if asked."""
+
+    def __init__(
+        self, header: tuple[int, int], question: bytes, signer: tsig.Signer | None
+    ) -> None:
+        self.ident, self.flags = header
+        self.question = question
+        self.signer = signer
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.records = 0
+        self.messages = 0
+
+    def add(self, rr: bytes) -> bytes | None:
+        """Queue one record; returns a full message when this one starts the next."""
+        out = None
+        if self.parts and self.size + len(rr) > MESSAGE_SIZE:
+            out = self.flush()
+        self.parts.append(rr)
+        self.size += len(rr)
+        self.records += 1
+        return out
+
+    def flush(self) -> bytes:
+        wire = (
+            HEADER.pack(self.ident, self.flags, 1, len(self.parts), 0, 0)
+            + self.question
+            + b"".join(self.parts)
+        )
+        self.parts = []
+        self.size = 0
+        self.messages += 1
+        return self.signer.sign(wire) if self.signer is not None else wire
+
+
+@dataclass(frozen=True)
+class _Request:
+    kind: str  # "AXFR" or "IXFR"
+    zone: ServedZone
+    peer: str
+    client_serial: int | None  # IXFR: the serial the client has
+    header: tuple[int, int]  # id, response flags
+    question: bytes
+    signer: tsig.Signer | None
+
+
+class Transfers:
+    """Answers AXFR and IXFR requests for the zones of one :class:`Authority`."""
+
+    def __init__(self, authority: Authority, clock: Callable[[], float] = time.time) -> None:
+        self.authority = authority
+        self.clock = clock
+        self.ring = tsig.keyring(
+            zone.config.transfer.key
+            for zone in authority.zones.values()
+            if zone.config.transfer is not None and zone.config.transfer.key is not None
+        )
+        self._networks: dict[str, tuple[int, frozenset[bytes]]] = {}
+
+    def answer(self, data: bytes, peer: str | None, tcp: bool) -> Iterator[bytes]:
+        """The reply messages to a transfer request (one for a refusal, or over UDP)."""
+        qend = transfer_question(data)
+        if qend is None:
+            return
+        question = data[12:qend]
+        try:
+            request = tsig.parse(data, self.ring)
+        except tsig.TsigRejected as exc:
+            log.warning("transfer request from %s rejected: %s", peer, exc)
+            yield tsig.rejection(data, exc, self.clock)
+            return
+        except Exception:  # noqa: BLE001 - any parser failure means a malformed message
+            yield _header_reply(data, question, FORMERR)
+            return
+        ident, flags = HEADER.unpack_from(data)[:2]
+        rflags = QR | AA | (flags & (OPCODE_MASK | RD))
+        signer = None
+        if request.had_tsig and request.keyname is not None:
+            key = self.ring[request.keyname]
+            signer = tsig.Signer(key, request.mac or b"", ident, self.clock)
+        kind = "AXFR" if request.question[0].rdtype == T_AXFR else "IXFR"
+
+        def refuse(rcode: int, why: str) -> bytes:
+            log.warning("%s of %s refused to %s: %s", kind, qname, peer, why)
+            reply = _header_reply(data, question, rcode)
+            return signer.sign(reply) if signer is not None else reply
+
+        qname = request.question[0].name.to_text(omit_final_dot=True)
+        if flags & OPCODE_MASK or request.question[0].rdclass != CLASS_IN:
+            yield refuse(FORMERR if flags & OPCODE_MASK else NOTAUTH, "not a class IN query")
+            return
+        labels = tuple(label.lower() for label in request.question[0].name.labels[:-1])
+        zone = self.authority.zones.get(labels)
+        if zone is None:
+            yield refuse(NOTAUTH, "not a zone served here")
+            return
+        access = zone.config.transfer
+        if access is None:
+            yield refuse(REFUSED, "the zone has no transfer section")
+            return
+        if peer is None or peer not in access.allow:
+            yield refuse(REFUSED, "address not in transfer.allow")
+            return
+        if access.key is not None and request.keyname != dns.name.from_text(access.key.name):
+            why = "unsigned" if not request.had_tsig else f"signed with {request.keyname}"
+            yield refuse(NOTAUTH if request.had_tsig else REFUSED,
+                         f"{why}; transfer.key requires {access.key.name}")
+            return
+        client_serial = None
+        if kind == "IXFR":
+            soa = [rrset for rrset in request.authority if rrset.rdtype == dns.rdatatype.SOA]
+            if not soa or not len(soa[0]):
+                yield refuse(FORMERR, "IXFR without the client's SOA")
+                return
+            client_serial = soa[0][0].serial
+        elif not tcp:
+            yield refuse(FORMERR, "AXFR over UDP")  # RFC 5936 4.2: TCP only
+            return
+        req = _Request(kind, zone, peer, client_serial, (ident, rflags), question, signer)
+        yield from self._stream(req, tcp)
+
+    def _stream(self, req: _Request, tcp: bool) -> Iterator[bytes]:
+        zone = req.zone
+        reader = zone.reader
+        snapshot = None
+        try:
+            if reader is not None:
+                snapshot = reader.snapshot()
+            view = _view(zone, snapshot)
+        except StoreError as exc:
+            log.error("%s of %s to %s failed: %s", req.kind, zone.origin, req.peer, exc)
+            yield _header_reply_raw(req, SERVFAIL)
+            return
+        try:
+            yield from self._send(req, view, tcp)
+        finally:
+            if snapshot is not None:
+                snapshot.close()
+
+    def _send(self, req: _Request, view: ServedZone, tcp: bool) -> Iterator[bytes]:
+        serial = view.serial
+        out = _Messages(req.header, req.question, req.signer)
+        soa = _soa_rr(view, serial)
+        if req.kind == "IXFR":
+            assert req.client_serial is not None
+            if not serial_gt(serial, req.client_serial) or not tcp:
+                # Up to date (or newer: RFC 1995 2), or UDP: the current SOA alone says
+                # "nothing for you here" or "ask again over TCP" (RFC 1995 2, 4).
+                out.add(soa)
+                yield out.flush()
+                log.info("IXFR of %s from serial %d to %s: up to date at %d%s", view.origin,
+                         req.client_serial, req.peer, serial, "" if tcp else " (UDP)")
+                return
+            entries, why = self._journal(view, req.client_serial)
+            if entries is not None:
+                yield from self._incremental(out, view, soa, entries)
+                log.info("IXFR of %s from serial %d to %d to %s: %d changes", view.origin,
+                         req.client_serial, serial, req.peer,
+                         sum(len(entry.changes) for entry in entries))
+                return
+            log.info("IXFR of %s from serial %d to %s answered with a full transfer: %s",
+                     view.origin, req.client_serial, req.peer, why)
+        yield from self._full(out, view, soa)
+        log.info("%s of %s serial %d to %s: %d records in %d messages", req.kind, view.origin,
+                 serial, req.peer, out.records, out.messages)
+
+    def _full(self, out: _Messages, view: ServedZone, soa: bytes) -> Iterator[bytes]:
+        """SOA, every other record, SOA (RFC 5936 2.2)."""
+        yield from _add_all(out, [soa])
+        for name, packed in contents.names(view):
+            owner = owner_wire(name)
+            for rtype, rr in split_rrs(packed):
+                if name == "@" and rtype == T_SOA:
+                    continue
+                full = out.add(owner + rr)
+                if full is not None:
+                    yield full
+        yield from _add_all(out, [soa])
+        yield out.flush()
+
+    def _incremental(
+        self, out: _Messages, view: ServedZone, soa: bytes, entries: list[JournalEntry]
+    ) -> Iterator[bytes]:
+        """SOA(new), then per serial: SOA(old), deletions, SOA(next), additions; SOA(new)."""
+        yield from _add_all(out, [soa])
+        for entry in entries:
+            yield from _add_all(out, [_soa_rr(view, entry.from_serial)])
+            for change in entry.changes:
+                if change.old is not None:
+                    yield from self._rrs(out, view, change.key, change.old)
+            yield from _add_all(out, [_soa_rr(view, entry.to_serial)])
+            for change in entry.changes:
+                if change.new is not None:
+                    yield from self._rrs(out, view, change.key, change.new)
+        yield from _add_all(out, [soa])
+        yield out.flush()
+
+    def _rrs(self, out: _Messages, view: ServedZone, key: bytes, packed: bytes) -> Iterator[bytes]:
+        name = _change_name(view, key)
+        if name is None:
+            return  # hidden by a static record or an ``unlisted`` block, before and after
+        owner = owner_wire(name)
+        yield from _add_all(out, (owner + rr for _, rr in split_rrs(packed)))
+
+    def _journal(
+        self, view: ServedZone, client_serial: int
+    ) -> tuple[list[JournalEntry] | None, str]:
+        """The journal from ``client_serial``, or None and why a full transfer is needed."""
+        reader = view.reader
+        if reader is None:
+            return None, "no store"
+        try:
+            entries = reader.journal_since(client_serial)
+        except StoreError as exc:
+            log.error("zone=%s journal unreadable: %s", view.origin, exc)
+            return None, "the journal is unreadable"
+        if entries is None:
+            return None, f"the journal does not reach back to serial {client_serial}"
+        if view.is_ip:
+            why = self._ip_changes_local(view, entries)
+            if why:
+                return None, why
+        return entries, ""
+
+    def _ip_changes_local(self, view: ServedZone, entries: list[JournalEntry]) -> str:
+        """Why the changes cannot be sent as names of their own ('' when they can)."""
+        changed_networks = {c.key for e in entries for c in e.changes if not is_full(c.key)}
+        shadows = Shadows(view, self._store_networks(view) | changed_networks)
+        for key in {c.key for e in entries for c in e.changes}:
+            path = key_path(key)
+            if is_full(key):
+                if shadows.touches(path):
+                    return f"{address_name(key)} lies at or under a network or override"
+                continue
+            if not is_aligned(key) or shadows.related_to_other(path):
+                return "a changed network overlaps other networks or overrides"
+            if _has_addresses_inside(view, key):
+                return "a changed network holds other entries"
+        return ""
+
+    def _store_networks(self, view: ServedZone) -> frozenset[bytes]:
+        """The store's networks at the view's serial: one pass over the store, cached."""
+        cached = self._networks.get(view.origin)
+        if cached is not None and cached[0] == view.serial:
+            return cached[1]
+        networks = frozenset(contents.store_networks(view))
+        self._networks[view.origin] = (view.serial, networks)
+        return networks
+
+
+def _add_all(out: _Messages, rrs: Iterable[bytes]) -> Iterator[bytes]:
+    for rr in rrs:
+        message = out.add(rr)
+        if message is not None:
+            yield message
+
+
+def _change_name(view: ServedZone, key: bytes) -> str | None:
+    """The relative owner of a changed store key, None when that name is not served."""
+    if view.is_ip:
+        if is_full(key):
+            name = address_name(key)
+            return None if contents.name_key_of(name) in view.statics else name
+        return "*." + ".".join(reversed(key_path(key)))
+    if key in view.statics or key in view.blocked_names:
+        return None
+    return contents.name_text(contents.key_labels(key))
+
+
+def _has_addresses_inside(view: ServedZone, key: bytes) -> bool:
+    """Whether store keys other than network ``key`` lie inside it."""
+    reader = view.reader
+    if reader is None:
+        return False
+    network = keys.key_network(key)
+    family = key[:1]
+    lo = family + network.network_address.packed
+    top = int(network.broadcast_address) + 1
+    size = len(network.network_address.packed)
+    hi = family + (top.to_bytes(size, "big") if top < 1 << (8 * size) else b"\xff" * (size + 2))
+    return reader.has_range(lo, key) or reader.has_range(key + b"\x00", hi)
+
+
+def _view(zone: ServedZone, snapshot: object) -> ServedZone:
+    """``zone`` over its own snapshot, so the transfer sees one serial throughout."""
+    view = copy.copy(zone)
+    view.reader = snapshot  # type: ignore[assignment]
+    view.serial = -1
+    view.update_serial()
+    return view
+
+
+def _soa_rr(zone: ServedZone, serial: int) -> bytes:
+    """The zone's SOA record with ``serial``, owned by the apex (the question name)."""
+    rdata = zone.soa.rdata[:-20] + serial.to_bytes(4, "big") + zone.soa.rdata[-16:]
+    return QUESTION_POINTER + RR_FIXED.pack(T_SOA, CLASS_IN, zone.soa.ttl, len(rdata)) + rdata
+
+
+def _header_reply(data: bytes, question: bytes, rcode: int) -> bytes:
+    ident, flags = HEADER.unpack_from(data)[:2]
+    return HEADER.pack(ident, QR | (flags & (OPCODE_MASK | RD)) | rcode, 1, 0, 0, 0) + question
+
+
+def _header_reply_raw(req: _Request, rcode: int) -> bytes:
+    ident, flags = req.header
+    wire = HEADER.pack(ident, (flags & ~AA) | rcode, 1, 0, 0, 0) + req.question
+    return req.signer.sign(wire) if req.signer is not None else wire
