@@ -36,8 +36,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ipaddress
-import secrets
+import os
 import socket
+import struct
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -354,79 +355,152 @@ class Client(BaseClient):
 # ------------------------------------------------------------------ async face
 
 
-class _Channel(asyncio.DatagramProtocol):
-    """One UDP socket to one server, shared by every outstanding query (keyed by ID).
+class _Batch:
+    """Queries sent together: one future and one timer for all of them.
 
-    Whoever settles a query removes it: a matching reply, or its timer.
+    A check sends its queries at once and needs every reply before it can score, so the
+    batch wakes its task once, when the last reply is in or the timeout has passed
+    (``replies[i]`` stays None for those that never came).
     """
 
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.transport: asyncio.DatagramTransport | None = None
-        self.pending: dict[
-            int, tuple[bytes, asyncio.Future[bytes | None], asyncio.TimerHandle]
-        ] = {}
+    __slots__ = ("future", "qids", "remaining", "replies", "timer")
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
+    def __init__(self, future: asyncio.Future[None], size: int) -> None:
+        self.future = future
+        self.replies: list[bytes | None] = [None] * size
+        self.qids: list[int] = []
+        self.remaining = size
+        self.timer: asyncio.TimerHandle | None = None
+
+    def settle(self, index: int, wire: bytes) -> None:
+        self.replies[index] = wire
+        self.remaining -= 1
+        if self.remaining == 0:
+            if self.timer is not None:
+                self.timer.cancel()
+            if not self.future.done():
+                self.future.set_result(None)
+
+
+class _Channel:
+    """One UDP socket to one server, shared by every outstanding query (keyed by ID).
+
+    The socket is read directly from the event loop's reader callback, every datagram
+    waiting at once: asyncio's datagram transport reads one datagram per wake-up, and
+    at 20,000 replies a second the wake-ups cost more than the replies.  Whoever
+    settles a query removes it: a matching reply, or its batch's timer.
+    """
+
+    def __init__(self, server: Server, loop: asyncio.AbstractEventLoop) -> None:
+        self.server = server
+        self.loop = loop
+        self.pending: dict[int, tuple[bytes, _Batch, int]] = {}
+        self._ids: list[int] = []
+        family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
+        self.sock: socket.socket | None = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self.sock.setblocking(False)
             try:
                 # Hundreds of replies may arrive while the loop is busy: the default
                 # buffer (about 256 small datagrams on Linux) would drop the rest.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
             except OSError:  # pragma: no cover - capped by the kernel, never fatal
                 pass
+            self.sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+            loop.add_reader(self.sock.fileno(), self._readable)
+        except BaseException:
+            self.sock.close()
+            raise
 
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+    @property
+    def open(self) -> bool:
+        return self.sock is not None
+
+    def _readable(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        for _ in range(1024):  # then let the loop run others; it calls again if more
+            try:
+                data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                # ICMP errors are not reported on an unconnected socket; anything else
+                # is about one datagram we cannot name: its query times out.
+                return
+            self._received(data, addr)
+
+    def _received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         if addr[0] != self.server[0] or addr[1] != self.server[1] or len(data) < 12:
             return
         qid = (data[0] << 8) | data[1]
         entry = self.pending.get(qid)
         if entry is None or not response_matches(data, qid, entry[0]):
-            return  # late, or not ours: keep waiting for the real reply
+            return  # late, or not ours: keep waiting for the real reply (RFC 5452 9.1)
         del self.pending[qid]
-        entry[2].cancel()
-        if not entry[1].done():
-            entry[1].set_result(data)
+        entry[1].settle(entry[2], data)
 
-    def error_received(self, exc: Exception) -> None:
-        # ICMP errors are not delivered on an unconnected socket; anything else is
-        # about one datagram we cannot name: its query times out like a lost packet.
-        pass
+    def _qid(self) -> int:
+        """A fresh random ID, not in use; drawn 256 at a time from os.urandom."""
+        ids = self._ids
+        while True:
+            if not ids:
+                ids.extend(struct.unpack("!256H", os.urandom(512)))
+            qid = ids.pop()
+            if qid not in self.pending:
+                return qid
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        for _, future, timer in self.pending.values():
-            timer.cancel()
-            if not future.done():
-                future.set_exception(ConnectionError(f"socket closed: {exc}"))
-        self.pending.clear()
-        self.transport = None
+    def send(self, questions: Sequence[bytes], timeout: float) -> _Batch:
+        """Send the queries; the batch settles on the last reply or after ``timeout``.
 
-    def send(self, question: bytes, timeout: float) -> asyncio.Future[bytes | None]:
-        """Send one query; the future gets the matching reply, or None after ``timeout``."""
-        transport = self.transport
-        if transport is None:
+        A datagram the kernel cannot take now (a full send buffer) is lost like any
+        other UDP packet: its query times out.  Other errors raise OSError.
+        """
+        sock = self.sock
+        if sock is None:
             raise ConnectionError("socket closed")
-        loop = asyncio.get_running_loop()
-        qid = secrets.randbits(16)
-        while qid in self.pending:
-            qid = secrets.randbits(16)
-        future: asyncio.Future[bytes | None] = loop.create_future()
-        timer = loop.call_later(timeout, self._expire, qid)
-        self.pending[qid] = (question, future, timer)
+        batch = _Batch(self.loop.create_future(), len(questions))
+        pending, server = self.pending, self.server
         try:
-            transport.sendto(query_wire(qid, question), self.server)
+            for index, question in enumerate(questions):
+                qid = self._qid()
+                pending[qid] = (question, batch, index)
+                batch.qids.append(qid)
+                try:
+                    sock.sendto(query_wire(qid, question), server)
+                except (BlockingIOError, InterruptedError):
+                    pass
         except BaseException:
-            del self.pending[qid]
-            timer.cancel()
+            self._forget(batch)
             raise
-        return future
+        batch.timer = self.loop.call_later(timeout, self._expire, batch)
+        return batch
 
-    def _expire(self, qid: int) -> None:
-        entry = self.pending.pop(qid, None)
-        if entry is not None and not entry[1].done():
-            entry[1].set_result(None)
+    def _forget(self, batch: _Batch) -> None:
+        for qid in batch.qids:
+            entry = self.pending.get(qid)
+            if entry is not None and entry[1] is batch:
+                del self.pending[qid]
+
+    def _expire(self, batch: _Batch) -> None:
+        self._forget(batch)
+        if not batch.future.done():
+            batch.future.set_result(None)
+
+    def close(self) -> None:
+        """Close the socket; every outstanding batch gets a ConnectionError."""
+        sock, self.sock = self.sock, None
+        if sock is None:
+            return
+        self.loop.remove_reader(sock.fileno())
+        sock.close()
+        for _, batch, _ in list(self.pending.values()):
+            if batch.timer is not None:
+                batch.timer.cancel()
+            if not batch.future.done():
+                batch.future.set_exception(ConnectionError("socket closed"))
+        self.pending.clear()
 
 
 class _Limiter:
@@ -487,7 +561,6 @@ class AsyncClient(BaseClient):
     def _setup(self) -> None:
         self._limiter = _Limiter(self.config.concurrency)
         self._channels: dict[Server, _Channel] = {}
-        self._opening: dict[Server, asyncio.Future[_Channel]] = {}
         self.resolver: dns.asyncresolver.Resolver | None = None
         if self.config.servers is None:
             self.resolver = dns.asyncresolver.Resolver()
@@ -516,8 +589,7 @@ class AsyncClient(BaseClient):
     async def aclose(self) -> None:
         """Close the sockets."""
         for channel in self._channels.values():
-            if channel.transport is not None:
-                channel.transport.close()
+            channel.close()
         self._channels.clear()
 
     async def __aenter__(self) -> Self:
@@ -565,33 +637,28 @@ class AsyncClient(BaseClient):
     async def _first_attempt(self, queries: Sequence[Query]) -> list[Answer]:
         """Send every query to the first server at once, then collect the replies."""
         server = self._attempts()[0]
-        try:
-            channel = await self._channel(server)
-        except OSError as exc:
-            return [failure(q, "error", f"{_where(server)}: {exc}") for q in queries]
-        timeout = self.config.timeout
-        sent: list[tuple[Query, bytes, asyncio.Future[bytes | None]] | Answer] = []
-        for query in queries:
+        answers: list[Answer | None] = [None] * len(queries)
+        sent: list[tuple[int, bytes]] = []
+        for index, query in enumerate(queries):
             try:
-                question = question_wire(query.qname)
-                sent.append((query, question, channel.send(question, timeout)))
+                sent.append((index, question_wire(query.qname)))
             except ValueError as exc:
-                sent.append(failure(query, "error", str(exc)))
-            except OSError as exc:
-                sent.append(failure(query, "error", f"{_where(server)}: {exc}"))
-        answers: list[Answer] = []
-        for item in sent:
-            if isinstance(item, Answer):
-                answers.append(item)
-                continue
-            query, question, future = item
+                answers[index] = failure(query, "error", str(exc))
+        if sent:
             try:
-                wire = await future
+                channel = self._channel(server)
+                batch = channel.send([question for _, question in sent], self.config.timeout)
+                await batch.future
             except OSError as exc:
-                answers.append(failure(query, "error", f"{_where(server)}: {exc}"))
-                continue
-            answers.append(await self._settle(query, server, question, wire))
-        return answers
+                for index, _ in sent:
+                    answers[index] = failure(queries[index], "error", f"{_where(server)}: {exc}")
+            else:
+                for (index, question), wire in zip(sent, batch.replies, strict=True):
+                    query = queries[index]
+                    answer = self._read(query, server, question, wire)
+                    answers[index] = (answer if answer is not None
+                                      else await self._tcp(query, server))
+        return cast(list[Answer], answers)
 
     def _try_again(self, answer: Answer) -> bool:
         return answer.status == "timeout" or self._retry_elsewhere(answer)
@@ -606,34 +673,14 @@ class AsyncClient(BaseClient):
         self._store(answer)
         return answer
 
-    async def _channel(self, server: Server) -> _Channel:
+    def _channel(self, server: Server) -> _Channel:
+        """The open socket to ``server``, opened on first use (raises OSError)."""
         channel = self._channels.get(server)
-        if channel is not None and channel.transport is not None:
+        if channel is not None and channel.open:
             return channel
-        opening = self._opening.get(server)
-        if opening is not None:
-            return await asyncio.shield(opening)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[_Channel] = loop.create_future()
-        self._opening[server] = future
-        try:
-            family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
-            local = "::" if family == socket.AF_INET6 else "0.0.0.0"
-            _, protocol = await loop.create_datagram_endpoint(
-                lambda: _Channel(server), local_addr=(local, 0), family=family
-            )
-        except Exception as exc:
-            future.set_exception(exc)
-            future.exception()  # marked retrieved: waiters get it through shield
-            raise
-        except BaseException:  # cancelled: so are the waiters
-            future.cancel()
-            raise
-        finally:
-            del self._opening[server]
-        self._channels[server] = protocol
-        future.set_result(protocol)
-        return protocol
+        channel = _Channel(server, asyncio.get_running_loop())
+        self._channels[server] = channel
+        return channel
 
     async def _ask(self, query: Query, start: int = 0) -> Answer:
         if self.resolver is not None:
@@ -652,20 +699,22 @@ class AsyncClient(BaseClient):
         answer = failure(query, "timeout", "no attempt made")
         for server in self._attempts()[start:]:
             try:
-                channel = await self._channel(server)
-                wire = await channel.send(question, self.config.timeout)
+                channel = self._channel(server)
+                batch = channel.send([question], self.config.timeout)
+                await batch.future
             except OSError as exc:
                 answer = failure(query, "error", f"{_where(server)}: {exc}")
             else:
-                answer = await self._settle(query, server, question, wire)
+                read = self._read(query, server, question, batch.replies[0])
+                answer = read if read is not None else await self._tcp(query, server)
             if not self._try_again(answer):
                 return answer
         return answer
 
-    async def _settle(
+    def _read(
         self, query: Query, server: Server, question: bytes, wire: bytes | None
-    ) -> Answer:
-        """The answer a reply (or its absence) gives; TCP when the reply was truncated."""
+    ) -> Answer | None:
+        """The answer a reply (or its absence) gives; None when it was truncated (TCP)."""
         if wire is None:
             return failure(
                 query, "timeout", f"no reply from {_where(server)} in {self.config.timeout:g} s"
@@ -675,7 +724,7 @@ class AsyncClient(BaseClient):
         except ReplyError as exc:
             return failure(query, "error", f"{_where(server)}: {exc}")
         if reply.truncated:
-            return await self._tcp(query, server)
+            return None
         return answer_from_reply(query, reply)
 
     async def _tcp(self, query: Query, server: Server) -> Answer:

@@ -55,6 +55,7 @@ here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -87,6 +88,7 @@ from client.names import (
     OwnerNameError,
     OwnerScheme,
     check_hash_scheme,
+    normalize_name,
     owner_names,
     parse_network,
     reverse_ip,
@@ -287,6 +289,12 @@ class Scored:
     note: str
 
 
+@functools.lru_cache(maxsize=1024)
+def _is_v_key(key: str) -> bool:
+    """Whether ``key`` is a bucket value (``v1m``...); a zone uses a handful of keys."""
+    return _V_KEY.fullmatch(key) is not None
+
+
 def score_record(record: txt.TxtRecord, config: SelectorConfig) -> Scored:
     """Score one decoded TXT record with the selector's parameters.
 
@@ -299,7 +307,7 @@ def score_record(record: txt.TxtRecord, config: SelectorConfig) -> Scored:
     values = [
         float(value)
         for key, value in sorted(fields.items())
-        if _V_KEY.fullmatch(key) and isinstance(value, int | float)
+        if _is_v_key(key) and isinstance(value, int | float)
     ]
     if n is not None and values:
         score = rspamd_score(n, values, lower_bound=lower_bound, reject_score=reject)
@@ -345,6 +353,18 @@ def score_record(record: txt.TxtRecord, config: SelectorConfig) -> Scored:
 # ------------------------------------------------------------------ the plan
 
 
+# The relative names of the tokens seen again (big senders, popular domains), so that a
+# check does not parse and validate them anew.  Errors are not kept: they raise again.
+@functools.lru_cache(maxsize=4096)
+def _ip_label(value: str) -> str:
+    return reverse_ip(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_label(value: str) -> str:
+    return normalize_name(value)
+
+
 def owner_name(ref: ZoneRef, value: str) -> str:
     """The absolute query name of a token under a zone (no trailing dot).
 
@@ -353,8 +373,12 @@ def owner_name(ref: ZoneRef, value: str) -> str:
     zones hash the token text itself, as the publisher does.  Of a hashed zone's alias
     schemes only the first is asked: every alias answers the same.
     """
-    if ref.scheme.kind == "ip" and "/" in value:
-        relative = reverse_ip(parse_network(value).network_address)
+    kind = ref.scheme.kind
+    if kind == "ip":
+        relative = (reverse_ip(parse_network(value).network_address) if "/" in value
+                    else _ip_label(value))
+    elif kind == "name":
+        relative = _name_label(value)
     else:
         relative = owner_names(ref.scheme, value)[0]
     name = f"{relative}.{ref.zone}".lower()

@@ -15,6 +15,7 @@ import abc
 import email.errors
 import email.header
 import email.utils
+import functools
 import hashlib
 import ipaddress
 import re
@@ -432,10 +433,13 @@ def _emails(facts: Facts, args: tuple[str, ...]) -> Value | None:
 _WEB_PROTOCOLS = frozenset({"http", "https", "ftp", "file"})
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+
+
 def url_protocol(url: Url) -> str:
     """The URL's scheme as Rspamd names its protocol; bare host names count as http."""
     scheme, colon, _ = url.url.partition(":")
-    if not colon or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+    if not colon or not _SCHEME.fullmatch(scheme):
         return "http"
     return scheme.lower()
 
@@ -449,6 +453,12 @@ def sender_address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Ad
     """The sender IP as Rspamd parses it (IPv4-mapped IPv6 as IPv4), or None if invalid."""
     if not text:
         return None
+    return _sender_address(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sender_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Parsed once per check, not once per rule: ip, rule_applies and ip() all ask."""
     try:
         address = ipaddress.ip_address(text.strip().removeprefix("[").removesuffix("]"))
     except ValueError:

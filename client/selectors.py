@@ -100,6 +100,7 @@ IPNET_MASKS = (24, 48)  # network prefixes of the ipnet component when asked for
 IPNET_WEIGHT = 1.0  # repzone's component: an ip token with a shorter mask, weighted alike
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def is_local_ip(ip: str | None, local_networks: Sequence[str] = LOCAL_NETWORKS) -> bool:
@@ -107,14 +108,17 @@ def is_local_ip(ip: str | None, local_networks: Sequence[str] = LOCAL_NETWORKS) 
     address = sender_address(ip)
     if address is None:
         return False
-    networks = _ALWAYS_LOCAL + _networks(tuple(local_networks))
-    return any(address.version == n.version and address in n for n in networks)
+    networks = _networks(tuple(local_networks))[address.version == 6]
+    return any(address in n for n in networks)
 
 
 @functools.lru_cache(maxsize=64)
-def _networks(texts: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """Parsed once per configuration: this runs for every message."""
-    return tuple(ipaddress.ip_network(n, strict=False) for n in texts)
+def _networks(texts: tuple[str, ...]) -> tuple[tuple[IpNetwork, ...], tuple[IpNetwork, ...]]:
+    """The local networks, IPv4 then IPv6: parsed once per configuration, as this runs
+    for every message."""
+    networks = _ALWAYS_LOCAL + tuple(ipaddress.ip_network(n, strict=False) for n in texts)
+    return (tuple(n for n in networks if n.version == 4),
+            tuple(n for n in networks if n.version == 6))
 
 
 def rule_applies(
@@ -139,6 +143,8 @@ def rule_applies(
 
 def _network_token(address: IpAddress, mask: int) -> str:
     """The token publisher.tokens.token_of gives for the key ``i:<masked address>``."""
+    if mask == address.max_prefixlen:
+        return str(address)
     network = ipaddress.ip_network(f"{address}/{mask}", strict=False)
     if network.prefixlen == network.max_prefixlen:
         return str(network.network_address)
@@ -306,14 +312,20 @@ _URL_PROTOCOLS = frozenset({"http", "https", "ftp", "file", "mailto"})
 
 def _url_identity(url: Url) -> tuple[str, str]:
     """What makes two URLs one in Rspamd's URL set: the text, scheme and host caseless."""
-    protocol = url_protocol(url)
+    return _text_identity(url.url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_identity(text: str) -> tuple[str, str]:
+    """_url_identity of a URL's text (all it depends on), kept for the URLs seen again."""
+    protocol = url_protocol(Url("", text))
     if protocol == "mailto":
-        return protocol, url.url.partition(":")[2].split("?", 1)[0].lower()
+        return protocol, text.partition(":")[2].split("?", 1)[0].lower()
     try:
-        parts = urlsplit(url.url)
+        parts = urlsplit(text)
     except ValueError:
-        return protocol, url.url
-    rest = url.url[len(parts.scheme) + 1 :] if parts.scheme else url.url
+        return protocol, text
+    rest = text[len(parts.scheme) + 1 :] if parts.scheme else text
     netloc = parts.netloc
     if netloc and rest.startswith("//" + netloc):
         rest = "//" + netloc.lower() + rest[len(netloc) + 2 :]
