@@ -124,7 +124,7 @@ def rejection(data: bytes, rejected: TsigRejected, clock: Callable[[], float] = 
     request = dns.message.from_wire(data, keyring=lambda _message, _name: False)
     ident, flags = HEADER.unpack_from(data)[:2]
     question = request.question[0] if len(request.question) == 1 else None
-    header = HEADER.pack(ident, QR | (flags & 0x7800) | NOTAUTH, 1 if question else 0, 0, 0, 0)
+    header = HEADER.pack(ident, QR | (flags & 0x7800) | NOTAUTH, int(question is not None), 0, 0, 0)
     wire = header
     if question is not None:
         qname: bytes = question.name.to_wire() or b""
