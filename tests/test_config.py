@@ -82,7 +82,7 @@ def test_shipped_ip_zone() -> None:
     assert zone.scheme.kind == "ip"
     assert zone.soa == Soa("ns1.example.net", "hostmaster.example.net", 3600, 600, 604800, 60, 3600)
     assert zone.codes == ReturnCodes.default()
-    assert zone.journal == Journal(100, 64 * 1024 * 1024)
+    assert zone.journal == Journal(100, 64 * 1024 * 1024, 7 * 86400)
     assert zone.listed[0] == ListedOverride(
         "198.51.100.7", ipaddress.IPv4Address("127.0.0.2"), {"reason": "manual"}
     )
@@ -126,7 +126,7 @@ def test_minimal_zone_defaults(tmp_path: Path) -> None:
         publish_a=True,
         publish_txt=True,
         store=(tmp_path / "var" / "rep.example.net").resolve(),
-        journal=Journal(100, 67108864),
+        journal=Journal(100, 67108864, 604800),
         records=(),
         listed=(),
         unlisted=(),

@@ -310,6 +310,22 @@ def test_journal_trims_to_max_bytes(tmp_path: Path, clock: Clock) -> None:
     store.close()
 
 
+def test_journal_trims_change_sets_older_than_max_age(tmp_path: Path, clock: Clock) -> None:
+    """A change-set older than max_journal_age goes at the next commit."""
+    store = ZoneStore.create_or_open(tmp_path / "z", "name", max_journal_age=3600, clock=clock)
+    s1 = commit(store, {b"a": b"1"})
+    s2 = commit(store, {b"a": b"2"})
+    clock.now += 1800
+    s3 = commit(store, {b"a": b"3"})
+    assert store.journal_since(s1) is not None
+    clock.now += 2000  # s1 -> s2 is now 3800 s old; s2 -> s3 was committed 2000 s ago
+    s4 = commit(store, {b"a": b"4"})
+    assert store.journal_since(s1) is None
+    entries = store.journal_since(s2)
+    assert entries is not None and [e.to_serial for e in entries] == [s3, s4]
+    store.close()
+
+
 def test_too_big_change_set_clears_the_journal(tmp_path: Path, clock: Clock) -> None:
     """A change-set over the byte bound is not journaled, and nothing older may chain past it."""
     store = ZoneStore.create_or_open(tmp_path / "z", "name", max_journal_bytes=1000, clock=clock)

@@ -61,6 +61,7 @@ DEFAULT_TTL = 300
 DEFAULT_NS_TTL = 3600
 DEFAULT_JOURNAL_SERIALS = 100
 DEFAULT_JOURNAL_BYTES = 64 * 1024 * 1024
+DEFAULT_JOURNAL_AGE = 7 * 86400
 _TXT_KEY = re.compile(r"[a-z0-9_]+\Z")
 _KINDS: dict[str, SchemeKind] = {"ip": "ip", "name": "name", "hash": "hash"}
 _HASH_KEYS = ("alg", "encoding", "length", "aliases")
@@ -99,6 +100,7 @@ class Journal:
 
     max_serials: int
     max_bytes: int
+    max_age: int  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,12 +483,13 @@ class _ZoneReader:
 
     def journal(self, sec: Section | None) -> Journal:
         if sec is None:
-            return Journal(DEFAULT_JOURNAL_SERIALS, DEFAULT_JOURNAL_BYTES)
+            return Journal(DEFAULT_JOURNAL_SERIALS, DEFAULT_JOURNAL_BYTES, DEFAULT_JOURNAL_AGE)
         journal = Journal(
             max_serials=sec.integer("max_serials", DEFAULT_JOURNAL_SERIALS, minimum=1),
             max_bytes=sec.integer("max_bytes", DEFAULT_JOURNAL_BYTES, minimum=1, maximum=2**63),
+            max_age=sec.integer("max_age", DEFAULT_JOURNAL_AGE, minimum=1),
         )
-        sec.done(("max_serials", "max_bytes"))
+        sec.done(("max_serials", "max_bytes", "max_age"))
         return journal
 
     # ---------------------------------------------------------- overrides

@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 import lmdb
 
@@ -66,6 +66,9 @@ from zoned.journal import JournalEntry as JournalEntry  # re-exported
 from zoned.keys import V4, V6
 from zoned.serial import next_serial
 
+if TYPE_CHECKING:
+    from zoned.config import ZoneConfig
+
 Kind = Literal["ip", "name"]
 SerialPolicy = Literal["unixtime", "increment"]
 
@@ -74,6 +77,7 @@ MiB = 1 << 20
 DEFAULT_MAP_SIZE = 8 * GiB
 DEFAULT_MAX_SERIALS = 100
 DEFAULT_MAX_JOURNAL_BYTES = 64 * MiB
+DEFAULT_MAX_JOURNAL_AGE = 7 * 86400  # seconds; a secondary further behind takes an AXFR
 # Slots in LMDB's reader table: one per open read transaction in any process (py-lmdb
 # uses MDB_NOTLS).  Fixed by whoever creates lock.mdb, so writer and readers agree on it.
 MAX_READERS = 1024
@@ -86,6 +90,7 @@ _K_SERIAL = b"serial"
 _K_UPDATED = b"updated"
 _K_PLEN = {4: b"plen4", 6: b"plen6"}
 _K_JINDEX = b"jindex"
+_K_JTIMES = b"jtimes"  # u64 commit time per journal index item (stores from before: absent)
 _V4 = V4[0]
 _V6 = V6[0]
 
@@ -221,6 +226,7 @@ class ZoneStore(_Closing):
         readonly: bool,
         max_serials: int = DEFAULT_MAX_SERIALS,
         max_journal_bytes: int = DEFAULT_MAX_JOURNAL_BYTES,
+        max_journal_age: int = DEFAULT_MAX_JOURNAL_AGE,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Use :meth:`create_or_open` or :meth:`open_readonly`."""
@@ -229,6 +235,7 @@ class ZoneStore(_Closing):
         self.readonly = readonly
         self.max_serials = max_serials
         self.max_journal_bytes = max_journal_bytes
+        self.max_journal_age = max_journal_age
         self._clock = clock
         self._closed = False
 
@@ -249,6 +256,7 @@ class ZoneStore(_Closing):
         map_size: int = DEFAULT_MAP_SIZE,
         max_serials: int = DEFAULT_MAX_SERIALS,
         max_journal_bytes: int = DEFAULT_MAX_JOURNAL_BYTES,
+        max_journal_age: int = DEFAULT_MAX_JOURNAL_AGE,
         clock: Callable[[], float] = time.time,
     ) -> ZoneStore:
         """Open the store for writing, creating it (serial 0, empty) if needed.
@@ -304,7 +312,20 @@ class ZoneStore(_Closing):
             readonly=False,
             max_serials=max_serials,
             max_journal_bytes=max_journal_bytes,
+            max_journal_age=max_journal_age,
             clock=clock,
+        )
+
+    @classmethod
+    def for_zone(cls, config: ZoneConfig) -> ZoneStore:
+        """The zone's store opened for writing, with the zone file's journal bounds."""
+        journal = config.journal
+        return cls.create_or_open(
+            config.store,
+            "ip" if config.scheme.kind == "ip" else "name",
+            max_serials=journal.max_serials,
+            max_journal_bytes=journal.max_bytes,
+            max_journal_age=journal.max_age,
         )
 
     @classmethod
@@ -636,22 +657,33 @@ class Transaction:
         """Append this change-set and trim to the bounds, or clear it all (a gap)."""
         handle = self._handle
         store = self._store
-        index = decode_index(txn.get(_K_JINDEX, db=handle.meta))
+        meta = handle.meta
+        index = decode_index(txn.get(_K_JINDEX, db=meta))
+        raw_times = txn.get(_K_JTIMES, db=meta) or b""
+        now = max(int(store._clock()), 0)
+        times = [t for (t,) in _U64.iter_unpack(raw_times)] if raw_times else []
+        if len(times) != len(index):
+            times = [now] * len(index)  # a store from before times were kept: age from now
         entry = None
         if self._changes is not None and (not index or index[-1][1] == before):
             entry = encode_entry(before, self._changes)
         if entry is None or len(entry) > store.max_journal_bytes or store.max_serials < 1:
             txn.drop(handle.journal, delete=False)
-            index = []
+            index, times = [], []
         else:
             txn.put(_U32.pack(after), entry, db=handle.journal)
             index.append((before, after, len(entry)))
+            times.append(now)
             total = sum(size for _, _, size in index)
-            while len(index) > store.max_serials or total > store.max_journal_bytes:
+            oldest = now - store.max_journal_age
+            while index and (len(index) > store.max_serials
+                             or total > store.max_journal_bytes or times[0] < oldest):
                 _, old_to, size = index.pop(0)
+                times.pop(0)
                 txn.delete(_U32.pack(old_to), db=handle.journal)
                 total -= size
-        txn.put(_K_JINDEX, encode_index(index), db=handle.meta)
+        txn.put(_K_JINDEX, encode_index(index), db=meta)
+        txn.put(_K_JTIMES, b"".join(_U64.pack(t) for t in times), db=meta)
 
 
 # -- reading --------------------------------------------------------------------------------
