@@ -1,0 +1,163 @@
+"""Zone transfers out of zoned: AXFR of a large zone, and IXFR of a small change.
+
+    python bench/transfer.py [--tokens 1000000] [--changes 1000] [--workdir DIR]
+
+Fills a store with ``--tokens`` IPv4 addresses (and one IPv6 /64 network for every 20
+addresses, as Rspamd's IPv6 senders are published), starts a real zoned, and reads:
+
+- AXFR: seconds, records/s, bytes and messages, and zoned's peak resident memory
+  before and after (VmHWM), which shows whether the transfer streams;
+- IXFR after ``--changes`` changed addresses: seconds and records.
+
+The client is a plain socket that counts records from the message headers, so the
+numbers are zoned's, not a client library's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import random
+import signal
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.procs import free_port, on_signal, spawn, stop_all  # noqa: E402
+from zoned import answers, config, keys  # noqa: E402
+from zoned.store import ZoneStore  # noqa: E402
+
+ZONE = "xfr.example.net"
+REPO = Path(__file__).resolve().parent.parent
+ZONE_FILE = f"""\
+zone: {ZONE}
+soa: {{mname: ns1.example.net, rname: hostmaster.example.net}}
+ns: [ns1.example.net]
+owner: ip
+store: ../store
+transfer:
+  allow: [127.0.0.1]
+"""
+
+
+def fill(zone_config: config.ZoneConfig, count: int, seed: int) -> list[ipaddress.IPv4Address]:
+    rng = random.Random(seed)
+    addresses = list({ipaddress.IPv4Address(rng.getrandbits(32)) for _ in range(count)})
+    store = ZoneStore.for_zone(zone_config)
+    try:
+        with store.transaction() as txn:
+            for i, address in enumerate(addresses):
+                fields = {"n": rng.randint(1, 500), "sc": round(rng.uniform(-1, 1), 2)}
+                packed = answers.token_answer(zone_config, fields)
+                assert packed is not None
+                txn.put(keys.net_key(ipaddress.IPv4Network(address)), packed)
+                if i % 20 == 0:
+                    net = ipaddress.IPv6Network((rng.getrandbits(64) << 64, 64))
+                    txn.put(keys.net_key(net), packed)
+    finally:
+        store.close()
+    return addresses
+
+
+def change(zone_config: config.ZoneConfig, addresses: list[ipaddress.IPv4Address],
+           count: int) -> None:
+    store = ZoneStore.for_zone(zone_config)
+    try:
+        with store.transaction() as txn:
+            for address in addresses[:count]:
+                packed = answers.token_answer(zone_config, {"n": 999, "sc": 0.99})
+                assert packed is not None
+                txn.put(keys.net_key(ipaddress.IPv4Network(address)), packed)
+    finally:
+        store.close()
+
+
+def transfer(port: int, qtype: int, serial: int = 0) -> tuple[float, int, int, int]:
+    """(seconds, records, bytes, messages) of one transfer read to its closing SOA."""
+    question = b"".join(bytes((len(p),)) + p.encode() for p in ZONE.split(".")) + b"\x00"
+    question += struct.pack("!HH", qtype, 1)
+    authority = b""
+    nscount = 0
+    if qtype == 251:
+        rdata = b"\x00\x00" + struct.pack("!IIIII", serial, 0, 0, 0, 0)
+        authority = b"\xc0\x0c" + struct.pack("!HHIH", 6, 1, 0, len(rdata)) + rdata
+        nscount = 1
+    wire = struct.pack("!HHHHHH", 0x1234, 0, 1, 0, nscount, 0) + question + authority
+    started = time.perf_counter()
+    records = size = messages = 0
+    closing = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=300) as sock:
+        sock.sendall(struct.pack("!H", len(wire)) + wire)
+        stream = sock.makefile("rb", buffering=1 << 20)
+        while True:
+            head = stream.read(2)
+            if len(head) < 2:
+                raise RuntimeError("connection closed mid-transfer")
+            message = stream.read(struct.unpack("!H", head)[0])
+            messages += 1
+            size += len(message)
+            records += struct.unpack_from("!H", message, 6)[0]
+            if not closing:
+                # The first record is the zone's SOA; the stream ends with the same bytes.
+                at = 12 + len(question)
+                rdlen = struct.unpack_from("!H", message, at + 10)[0]
+                closing = message[at : at + 12 + rdlen]
+            if records == 1 or (records > 1 and message.endswith(closing)):
+                break
+    return time.perf_counter() - started, records, size, messages
+
+
+def hwm(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=1_000_000)
+    parser.add_argument("--changes", type=int, default=1000)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/repzone-bench-transfer"))
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, on_signal)
+    zones = args.workdir / "zones"
+    zones.mkdir(parents=True, exist_ok=True)
+    for old in (args.workdir / "store").glob("*"):
+        old.unlink()
+    (zones / f"{ZONE}.yaml").write_text(ZONE_FILE)
+    zone_config = config.load_zone_file(zones / f"{ZONE}.yaml")
+    started = time.perf_counter()
+    addresses = fill(zone_config, args.tokens, 5)
+    print(f"store: {len(addresses):,} addresses + {len(addresses) // 20:,} /64 networks "
+          f"in {time.perf_counter() - started:.1f} s")
+    port = free_port()
+    log = args.workdir / "zoned.log"
+    proc = spawn([sys.executable, "-m", "zoned.cli", "-c", str(zones), "--listen", "127.0.0.1",
+                  "--port", str(port), "--log-file", str(log)], args.workdir / "zoned.out",
+                 cwd=REPO)
+    try:
+        time.sleep(1.5)
+        before = hwm(proc.pid)
+        seconds, records, size, messages = transfer(port, 252)
+        print(f"AXFR: {records:,} records, {size / 2**20:.1f} MiB in {messages:,} messages, "
+              f"{seconds:.2f} s = {records / seconds:,.0f} records/s; "
+              f"zoned peak RSS {before} MiB before, {hwm(proc.pid)} MiB after")
+        serial = int(log.read_text().split(f"AXFR of {ZONE} serial ")[-1].split()[0])
+        change(zone_config, addresses, args.changes)
+        time.sleep(1.0)
+        seconds, records, size, messages = transfer(port, 251, serial)
+        print(f"IXFR of {args.changes:,} changed addresses: {records:,} records in "
+              f"{seconds * 1000:.0f} ms")
+        print("zoned said:", *[line.split(" INFO ")[-1] for line in log.read_text().splitlines()
+                                if "XFR" in line], sep="\n  ")
+    finally:
+        stop_all(5)
+
+
+if __name__ == "__main__":
+    main()
