@@ -45,6 +45,7 @@ import email.errors
 import email.header
 import email.policy
 import email.utils
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -212,10 +213,21 @@ PRIVATE_NETWORKS: tuple[IPNetwork, ...] = tuple(
 )  # fmt: skip
 
 
+_IP_TEXT = re.compile(r"[0-9A-Fa-f:.]+")  # what an address can be made of, to skip words
+
+
+@functools.lru_cache(maxsize=1024)
 def _ip(text: str) -> IPAddress | None:
-    """An address in a Received header: zone dropped, IPv4-mapped IPv6 as IPv4."""
+    """An address in a Received header: zone dropped, IPv4-mapped IPv6 as IPv4.
+
+    Kept: every hop's address is read twice (the header, then the trusted-relay walk),
+    and a relay's own addresses recur in every message it passes on.
+    """
+    text = text.partition("%")[0]
+    if not _IP_TEXT.fullmatch(text):
+        return None
     try:
-        address = ipaddress.ip_address(text.partition("%")[0])
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -245,34 +257,42 @@ _EXIM_MARK = re.compile(r"\]:\d+|\bport=\d+|\bhelo=", re.IGNORECASE)  # Exim's c
 _HOSTNAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?")
 
 
+_WORD = re.compile(r"[^\s();]+")
+_SKIP = re.compile(r"[\s)]+")  # a stray ")" closes nothing
+_COMMENT_MARK = re.compile(r"[()\\]")
+
+
 def _received_tokens(text: str) -> tuple[list[tuple[str, str]], str]:
     """Words and comments (``("w", ...)``/``("c", ...)``) up to the date, and the date."""
     tokens: list[tuple[str, str]] = []
     i, n = 0, len(text)
     while i < n:
         char = text[i]
-        if char.isspace() or char == ")":  # a stray ")" closes nothing
-            i += 1
+        if char.isspace() or char == ")":
+            i = _SKIP.match(text, i).end()  # type: ignore[union-attr]
         elif char == "(":
             depth, j = 1, i + 1
-            while j < n and depth:
-                if text[j] == "\\":
-                    j += 1
-                elif text[j] == "(":
+            while depth:
+                mark = _COMMENT_MARK.search(text, j)
+                if mark is None:
+                    j = n
+                    break
+                j = mark.end()
+                if mark[0] == "\\":
+                    j += 1  # the escaped character, whatever it is
+                elif mark[0] == "(":
                     depth += 1
-                elif text[j] == ")":
+                else:
                     depth -= 1
-                j += 1
             tokens.append(("c", text[i + 1:j - 1 if depth == 0 else j].strip()))
             i = j
         elif char == ";":
             return tokens, text[i + 1:].strip()
         else:
-            j = i
-            while j < n and not text[j].isspace() and text[j] not in "();":
-                j += 1
-            tokens.append(("w", text[i:j]))
-            i = j
+            word = _WORD.match(text, i)
+            assert word is not None  # char is none of the characters it stops at
+            tokens.append(("w", word[0]))
+            i = word.end()
     return tokens, ""
 
 
@@ -452,9 +472,12 @@ def _split_semicolons(text: str) -> list[str]:
     return parts
 
 
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
 def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] == '"':
-        return re.sub(r"\\(.)", r"\1", value[1:-1])
+        return _QUOTED_PAIR.sub(r"\1", value[1:-1])
     return value
 
 
@@ -583,7 +606,7 @@ def _parse(data: object) -> Message:
     if not raw.strip():
         raise MessageError("empty input: a message needs at least a header section")
     try:
-        message = BytesParser(policy=email.policy.default).parsebytes(raw)
+        message = BytesParser(policy=email.policy.compat32).parsebytes(raw)
     except Exception as exc:  # the parser is lenient: this is not a message
         raise MessageError(f"cannot parse the input as a message: {exc}") from exc
     if not message.keys():

@@ -261,8 +261,11 @@ def _tld(host: str) -> str | None:
         return None
 
 
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
 def _unfold(raw: str) -> str:
-    return re.sub(r"\r?\n(?=[ \t])", "", raw).strip()
+    return _FOLD.sub("", raw).strip()
 
 
 def _decode_header(value: str) -> str:

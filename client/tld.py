@@ -83,6 +83,7 @@ def etld1(host: str) -> str:
     return ".".join(labels[-(covered + 1):]) + dot
 
 
+@functools.lru_cache(maxsize=65536)
 def has_known_suffix(host: str) -> bool:
     """Whether a rule of the list matches ``host`` with a label left of it.
 

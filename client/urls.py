@@ -65,6 +65,7 @@ the site a browser opens; Rspamd's text scanner stops at the second ``@``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -201,6 +202,19 @@ def _numeric_host(host: str) -> tuple[str, set[str]] | None:
 
 def _normalize_host(raw: str, *, href: bool, schemaless: bool) -> tuple[str, set[str]] | None:
     """Rspamd's host normalisation; None when Rspamd would not take it as a URL."""
+    found = _normalized(raw, href, schemaless)
+    return None if found is None else (found[0], set(found[1]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized(raw: str, href: bool, schemaless: bool) -> tuple[str, frozenset[str]] | None:
+    """_normalize_host, kept for the hosts a message (and the next ones) names again."""
+    found = _normalize_host_uncached(raw, href=href, schemaless=schemaless)
+    return None if found is None else (found[0], frozenset(found[1]))
+
+
+def _normalize_host_uncached(raw: str, *, href: bool, schemaless: bool
+                             ) -> tuple[str, set[str]] | None:
     if raw.startswith("["):
         return _numeric_host(raw)
     flags: set[str] = set()

@@ -397,6 +397,27 @@ def test_charset_decoding_and_attachments() -> None:
     assert f.emails == ("postmaster@example.net",)
 
 
+def test_rfc2231_charset_and_8bit_mime_headers_are_read() -> None:
+    """Content-Type parameters in RFC 2231 form and 8-bit bytes in headers do not stop
+    the parts from being read and decoded."""
+    latin1 = facts_from_message(
+        b"Content-Type: text/plain; charset*=iso-8859-1''iso-8859-1\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        b"visit http://caf=E9.example.org/ today\r\n"
+    )
+    assert [(u.host, u.url) for u in latin1.urls] == [
+        ("caf\u00e9.example.org", "http://caf\u00e9.example.org/")]
+    eight_bit = facts_from_message(
+        b'Content-Type: multipart/mixed; boundary="==x"\r\n'
+        b"From: \xc3\xa9 <a@b.example>\r\nX-Note: \xff\r\n\r\n--==x\r\n"
+        b'Content-Type: text/html; charset="utf-8"\r\n'
+        b"Content-Disposition: inline; filename*=utf-8''a%20b.html\r\n\r\n"
+        b'<a href="http://example.com/">x</a>\r\n--==x--\r\n'
+    )
+    assert eight_bit.from_mime == "a@b.example"
+    assert [u.url for u in eight_bit.urls] == ["http://example.com/"]
+
+
 def test_given_urls_replace_the_message_urls() -> None:
     """URLs a caller resolved (e.g. a redirect) are passed as facts, tuple-ised."""
     resolved = [Url("t.example.org", "https://t.example.org/", frozenset({"redirected"}),
