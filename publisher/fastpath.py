@@ -19,13 +19,12 @@ import math
 import re
 import socket
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from client import names, txt
 from client.scoring import TANH_SCALE, TANH_SHIFT
 from publisher import tokens
 from publisher.records import owner_keys
-from publisher.source import RawReply
 from zoned.answers import token_answer
 from zoned.keys import V4
 from zoned.packed import single, txt_rdata
@@ -42,7 +41,9 @@ _MAX_TXT = txt.MAX_LENGTH
 _SHORT = 16
 _INF = math.inf
 
-Slow = list[tuple[bytes, RawReply]]  # RESP2 lists already made dicts
+_ZERO = 10_000  # index of score 0 in the table of rounded scores
+_OFFSET = _ZERO + 0.5  # score * 10000 + this: int() rounds to the nearest index
+_TIE = 1e-6  # closer than this to a tie, the float error of score * 10000 might matter
 
 
 def _number_text(value: float) -> str:
@@ -71,12 +72,15 @@ class RspamdFastPath:
         # The field of the first configured bucket (Rspamd's default: v1m), its weight,
         # and its TXT key ("" when TXT cannot carry that name).
         first = next(iter(self.mults), "1m")
-        self._v_name = b"v" + first.encode()
+        # What scan_fetch reads of each key (HMGET): a hash of other fields is read
+        # whole and left to the general path.
+        self.fields = (b"n", b"l", b"v" + first.encode())
         self._v_mult = self.mults.get(first, 1.0)
         self._v_group = f";v{first}=" if _TXT_KEY.fullmatch("v" + first) else None
-        # By rounded score (at most 20,001 values): the A RRset (or b"") and ";sc=...".
-        self._by_score: dict[float, tuple[bytes, str]] = {}
-        self._a_by_code: dict[object, bytes] = {}
+        # By rounded score i / 10000 at index i + 10000: the A RRset (or b"") and
+        # ";sc=<score>"; made by the first judge() (round(x, 4) is the float nearest
+        # i / 10000, which is i / 10000).
+        self._by_index: list[tuple[bytes, str]] = []
         # The packed TXT RRset up to its text, by text length (0 unused: never empty).
         self._txt_head = [b""] + [
             single(T_TXT, config.ttl, txt_rdata(b"x" * length))[:-length]
@@ -89,10 +93,11 @@ class RspamdFastPath:
         return (sync.settings.layout == "rspamd" and sync.config.publish_txt
                 and sync.source.raw_capable())
 
-    def _score_entry(self, score: float) -> tuple[bytes, str]:
-        """(A RRset, ";sc=<score>") of a rounded score, remembered."""
+    def _score_entry(self, score: float, a_by_code: dict[object, bytes]
+                     ) -> tuple[bytes, str]:
+        """(A RRset, ";sc=<score>") of a rounded score."""
         code = self.config.codes.code_for(score)
-        a = self._a_by_code.get(code)
+        a = a_by_code.get(code)
         if a is None:
             # token_answer's answer less its TXT RRset: the A RRset exactly as it builds it.
             fields = {"sc": score}
@@ -100,15 +105,16 @@ class RspamdFastPath:
             txt_part = single(T_TXT, self.config.ttl, txt_rdata(txt.encode(fields)))
             if not answer.endswith(txt_part):
                 raise AssertionError("token_answer no longer ends with the TXT RRset")
-            a = self._a_by_code[code] = answer[: len(answer) - len(txt_part)]
-        entry = self._by_score[score] = (a, f";sc={_number_text(score)}")
-        return entry
+            a = a_by_code[code] = answer[: len(answer) - len(txt_part)]
+        return a, f";sc={_number_text(score)}"
 
-    def judge(self, keys: Sequence[bytes], replies: Sequence[RawReply], stats: Stats,
-              desired: dict[bytes, bytes]) -> Slow:
+    def judge(self, keys: Sequence[bytes], values: Sequence[Any], lengths: Sequence[Any],
+              stats: Stats, desired: dict[bytes, bytes]) -> list[bytes]:
         """Add the batch's entries to ``desired``; return the keys left to the general path.
 
-        For the keys it handles, the same entries and counts as ZoneSync.evaluate.
+        ``values`` are each key's HMGET of :attr:`fields`, ``lengths`` its HLEN (as
+        RedisSource.scan_fetch reads them).  For the keys it handles, the same entries
+        and counts as ZoneSync.evaluate.
         """
         plen = self.prefix_length
         ip_v4 = self.ip_v4
@@ -116,25 +122,30 @@ class RspamdFastPath:
         min_count = self.min_count
         lower_bound = self.lower_bound
         reject_score = self.reject_score
-        by_score = self._by_score
+        if not self._by_index:
+            a_by_code: dict[object, bytes] = {}
+            self._by_index = [self._score_entry(i / 10000, a_by_code)
+                              for i in range(-_ZERO, _ZERO + 1)]
+        by_index = self._by_index
         txt_head = self._txt_head
         number = _NUMBER.fullmatch
-        v_name, v_mult, v_group = self._v_name, self._v_mult, self._v_group
+        v_mult, v_group = self._v_mult, self._v_group
         inet_pton = socket.inet_pton
         inet_ntop = socket.inet_ntop
         af_inet = socket.AF_INET
         tanh = math.tanh
+        scale, shift = TANH_SCALE, TANH_SHIFT
         v4 = V4
         suffix32 = b"\x20"  # zoned.keys.net_key_from(packed, 32)
         inf = _INF
         published = below_min = excluded = 0
-        slow: Slow = []
-        for key, reply in zip(keys, replies, strict=True):
+        slow: list[bytes] = []
+        for key, value, length in zip(keys, values, lengths, strict=True):
             # -- the token, and for a plain IPv4 address its store key
             store_key = None
             if ip_v4:
                 if key[plen:plen + 2] != b"i:":
-                    slow.append((key, reply))
+                    slow.append(key)
                     continue
                 try:
                     token = key[plen + 2:].decode("ascii")
@@ -142,47 +153,44 @@ class RspamdFastPath:
                     if inet_ntop(af_inet, packed) != token:
                         raise OSError  # leading zeros and the like: not canonical
                 except (UnicodeDecodeError, OSError):
-                    slow.append((key, reply))
+                    slow.append(key)
                     continue
                 store_key = v4 + packed + suffix32
             else:
                 maybe = tokens.token_of(self.selector, key[plen:].decode("utf-8", "replace"))
                 if maybe is None:
-                    slow.append((key, reply))
+                    slow.append(key)
                     continue
                 token = maybe
-            # -- the fields: n and l as digits, v<bucket> plain numbers
-            if type(reply) is not dict:
-                if type(reply) is not list:
-                    slow.append((key, reply))
-                    continue
-                reply = dict(zip(reply[::2], reply[1::2], strict=True))  # RESP2
-            get = reply.get
-            n_raw = get(b"n")
-            l_raw = get(b"l")
-            if (n_raw is None or not n_raw.isdigit() or len(n_raw) >= _SHORT
+            # -- the hash: exactly n, l (optional) and the bucket's v (optional), so
+            # HLEN counts only fields we have; n and l digits, v a plain number
+            if type(value) is not list:
+                slow.append(key)  # WRONGTYPE
+                continue
+            n_raw, l_raw, raw = value
+            if (length != 3 - (l_raw is None) - (raw is None) or n_raw is None
+                    or not n_raw.isdigit() or len(n_raw) >= _SHORT
                     or (l_raw is not None and (not l_raw.isdigit() or len(l_raw) >= _SHORT))):
-                slow.append((key, reply))
+                slow.append(key)
                 continue
             n = int(n_raw)
-            raw = get(v_name) if len(reply) == (2 if l_raw is None else 3) else None
-            if raw is not None:  # n, l and the one configured bucket: the common hash
-                if not number(raw):
-                    slow.append((key, reply))
-                    continue
-                value = float(raw)
-                mean = value * v_mult
-                if not (-inf < value < inf and -inf < mean < inf):
-                    slow.append((key, reply))
-                    continue
-                groups = f"{v_group}{_number_text(mean)}" if v_group is not None else ""
-                count = 1
+            if raw is None:
+                groups = ""
+                mean = 0.0
             else:
-                parsed = self._values(reply)
-                if parsed is None:
-                    slow.append((key, reply))
+                if not number(raw):
+                    slow.append(key)
                     continue
-                groups, mean, count = parsed
+                mean = float(raw) * v_mult
+                if not -inf < mean < inf:  # also false for inf * 0 (NaN)
+                    slow.append(key)
+                    continue
+                if v_group is None:
+                    groups = ""
+                elif mean.is_integer() and -1e16 < mean < 1e16:  # as _number_text
+                    groups = f"{v_group}{int(mean)}"
+                else:
+                    groups = f"{v_group}{mean!r}"
             # -- screens, in ZoneSync.evaluate's order
             if screen and (self.exclusions.excludes(token) or self.never.excludes(token)):
                 excluded += 1
@@ -190,28 +198,25 @@ class RspamdFastPath:
             if n < min_count:
                 below_min += 1
                 continue
-            # -- client.scoring.rspamd_score, clamped
-            if n < lower_bound or not count:
-                score = 0.0
+            # -- client.scoring.rspamd_score, then round(score, 4) as a table index.  Its
+            # clamp changes nothing: the mean is finite, so tanh gives [-1, 1], not NaN.
+            if n < lower_bound or raw is None:
+                entry = by_index[_ZERO]
             else:
-                score = tanh(mean / reject_score * TANH_SCALE - TANH_SHIFT)
-                if score != score:
-                    score = 0.0
-                elif score > 1.0:
-                    score = 1.0
-                elif score < -1.0:
-                    score = -1.0
-            sc = round(score, 4)
-            entry = by_score.get(sc)
-            if entry is None:
-                entry = self._score_entry(sc)
+                score = tanh(mean / reject_score * scale - shift)
+                z = score * 10000.0 + _OFFSET
+                index = int(z)
+                if _TIE < z - index < 1.0 - _TIE:
+                    entry = by_index[index]
+                else:  # within a hair of a tie: let round() decide exactly
+                    entry = by_index[round(round(score, 4) * 10000.0) + _ZERO]
             a, sc_text = entry
             if l_raw is None:
                 text = f"v=1;n={n}{sc_text}{groups}".encode()
             else:
                 text = f"v=1;n={n}{sc_text};l={int(float(l_raw) / 1000)}{groups}".encode()
             if len(text) > _MAX_TXT:
-                slow.append((key, reply))  # the general path drops buckets until it fits
+                slow.append(key)  # the general path drops buckets until it fits
                 continue
             answer = a + txt_head[len(text)] + text
             if store_key is not None:
@@ -220,7 +225,7 @@ class RspamdFastPath:
                 try:
                     owners = owner_keys(self.config, token)
                 except names.OwnerNameError:
-                    slow.append((key, reply))
+                    slow.append(key)
                     continue
                 for owner in owners:
                     desired[owner] = answer
@@ -230,27 +235,3 @@ class RspamdFastPath:
         stats.excluded += excluded
         stats.below_min += below_min
         return slow
-
-    def _values(self, fields: dict[bytes, bytes]) -> tuple[str, float, int] | None:
-        """(TXT groups, mean weighted value, how many) of the hash's ``v`` fields."""
-        mults = self.mults
-        by_name: list[tuple[str, float]] = []
-        for name, raw in fields.items():
-            if name[:1] != b"v" or len(name) < 2:
-                continue
-            if not _NUMBER.fullmatch(raw) or not name.isascii():
-                return None
-            by_name.append((name[1:].decode(), float(raw)))
-        by_name.sort()
-        weighted = [value * mults.get(bucket, 1.0) for bucket, value in by_name]
-        if not all(math.isfinite(w) for w in weighted) or not all(
-                math.isfinite(v) for _, v in by_name):
-            return None
-        groups = "".join(
-            f";v{bucket}={_number_text(w)}"
-            for (bucket, _), w in zip(by_name, weighted, strict=True)
-            if _TXT_KEY.fullmatch("v" + bucket)
-        )
-        if not weighted:
-            return groups, 0.0, 0
-        return groups, math.fsum(weighted) / len(weighted), len(weighted)

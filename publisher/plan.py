@@ -86,7 +86,9 @@ def full_plan(
             present.add(key)
             if new != value:
                 plan.changes[key] = new
-    if len(present) != len(desired):
+    if not present:
+        plan.adds = dict(desired)  # an empty store (a first sync): no per-key test
+    elif len(present) != len(desired):
         plan.adds = {key: value for key, value in desired.items() if key not in present}
     return plan
 

@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 NEEDED_EVENTS = "Kghxe"
 
 Hash = dict[bytes, bytes]
-# One HGETALL reply as hiredis gives it: {field: value} (RESP3, redis-py's default),
-# [field, value, field, value...] (RESP2), or the error a key of another type gets.
-RawReply = dict[bytes, bytes] | list[bytes] | hiredis.ReplyError
+# Keys, each one's HMGET reply (its values of the fields asked for, None where absent)
+# and HLEN reply; a key of another type gets hiredis.ReplyError in both.
+Batch = tuple[list[bytes], list[Any], list[Any]]
 _RECV_SIZE = 1 << 16
 
 
@@ -149,17 +149,25 @@ class RedisSource:
         """Whether :meth:`scan_fetch` can read this source: one server, not a cluster."""
         return not self.cluster and len(self.urls) == 1
 
-    def scan_fetch(self, count: int = 1000) -> Iterator[tuple[list[bytes], list[RawReply]]]:
-        """Batches of (keys under the prefix, their HGETALL replies) from the one server.
+    def scan_fetch(self, fields: Sequence[bytes], count: int = 1000) -> Iterator[Batch]:
+        """Batches of keys under the prefix with ``fields`` of each (HMGET) and its HLEN.
 
-        The full pass's fast read: SCAN and pipelined HGETALLs written as RESP bytes on
-        one connection and parsed by hiredis, with no per-command objects.  Before a
-        batch is handed over, the next batch's HGETALLs (and the SCAN after them) are
-        already sent, so Redis answers them while the caller judges this one.  Only for
-        :meth:`raw_capable` sources; a key of another type gets a ``hiredis.ReplyError``.
+        The full pass's fast read, from the one server of a :meth:`raw_capable` source:
+        SCAN, HMGET and HLEN written as RESP bytes on one connection and parsed by
+        hiredis, with no per-command objects.  HMGET replies are lists in both RESP2
+        and RESP3, far cheaper to parse than HGETALL's maps; HLEN tells whether the
+        hash holds other fields too, in which case the caller reads it whole.  Before a
+        batch is handed over, the next batch's commands (and the SCAN after them) are
+        already sent, so Redis answers them while the caller judges this one.  A key of
+        another type gets a ``hiredis.ReplyError`` (WRONGTYPE) in both places.
         """
         pattern = (_glob_escape(self.prefix) + "*").encode()
         scan_tail = [b"MATCH", pattern, b"COUNT", str(count).encode()]
+        # HMGET <key> <fields...> and HLEN <key>, the key's length and bytes left as %d %s.
+        asked = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in fields)
+        per_key = (b"*%d\r\n$5\r\nHMGET\r\n" % (2 + len(fields)) + b"$%d\r\n%s\r\n"
+                   + asked.replace(b"%", b"%%") + b"*2\r\n$4\r\nHLEN\r\n$%d\r\n%s\r\n")
+        width = len(fields)
         pool = self.clients()[0].connection_pool
         conn: Any = None
         done = False
@@ -173,16 +181,18 @@ class RedisSource:
                 replies: list[Any] = []
                 append = replies.append
                 gets = reader.gets
-                while len(replies) < n:
-                    item = gets()
-                    if item is False:
-                        data = sock.recv(_RECV_SIZE)
-                        if not data:
-                            raise ConnectionError("connection closed by the server")
-                        reader.feed(data)
-                        continue
-                    append(item)
-                return replies
+                while True:
+                    for _ in range(n - len(replies)):
+                        item = gets()
+                        if item is False:
+                            break
+                        append(item)
+                    else:
+                        return replies
+                    data = sock.recv(_RECV_SIZE)
+                    if not data:
+                        raise ConnectionError("connection closed by the server")
+                    reader.feed(data)
 
             def scan_reply() -> tuple[bytes, list[bytes]]:
                 reply = read(1)[0]
@@ -191,30 +201,29 @@ class RedisSource:
                     raise SourceError(f"{self.describe()}: SCAN failed: {reply!r:.200}")
                 return reply[0], reply[1]
 
-            # Replies are read in the order the commands were sent: anything of another
-            # shape than expected (a push message, say) stops the pass rather than
-            # shifting every reply onto the wrong key.
-            hash_type = dict if str(conn.protocol) == "3" else list
             sock.sendall(_command(b"SCAN", b"0", *scan_tail))
             cursor, keys = scan_reply()
             while True:
-                out = [b"*2\r\n$7\r\nHGETALL\r\n$%d\r\n%s\r\n" % (len(k), k) for k in keys]
+                out = [per_key % (len(k), k, len(k), k) for k in keys]
                 if cursor != b"0":
                     out.append(_command(b"SCAN", cursor, *scan_tail))
                 sock.sendall(b"".join(out))
-                replies = read(len(keys))
-                for key, reply in zip(keys, replies, strict=True):
-                    if type(reply) is not hash_type:
-                        self._check_reply(key, reply, hash_type)
+                replies = read(2 * len(keys))
+                values, lengths = replies[0::2], replies[1::2]
+                # Replies come in the order the commands went: one of another shape (a
+                # push message, say) stops the pass rather than shifting every reply
+                # onto the wrong key.
+                if not ({type(v) for v in values} <= {list}
+                        and {type(n) for n in lengths} <= {int}):
+                    self._check_replies(keys, values, lengths, width)
                 if cursor == b"0":
                     done = True
-                    yield keys, replies
+                    yield keys, values, lengths
                     return
                 batch = keys
                 cursor, keys = scan_reply()
-                yield batch, replies
+                yield batch, values, lengths
         except (redis.exceptions.RedisError, OSError, hiredis.ProtocolError) as exc:
-            done = False
             self.close()
             raise SourceError(f"{self.describe()}: scan failed: {exc}") from exc
         finally:
@@ -223,14 +232,20 @@ class RedisSource:
                     conn.disconnect()  # replies may still be on their way
                 pool.release(conn)
 
-    def _check_reply(self, key: bytes, reply: object, hash_type: type) -> None:
-        """Let WRONGTYPE through (the caller skips that key); stop on anything else."""
-        if isinstance(reply, hiredis.ReplyError):
-            if str(reply).startswith("WRONGTYPE"):
-                return
-            raise SourceError(f"{self.describe()}: {key!r}: {reply}")
-        raise SourceError(f"{self.describe()}: {key!r}: expected a hash reply "
-                          f"({hash_type.__name__}), got {reply!r:.200}")
+    def _check_replies(self, keys: Sequence[bytes], values: Sequence[object],
+                       lengths: Sequence[object], width: int) -> None:
+        """Let WRONGTYPE through (the caller reads that key again); stop on anything else."""
+        for key, value, length in zip(keys, values, lengths, strict=True):
+            for reply, good in ((value, isinstance(value, list) and len(value) == width),
+                                (length, type(length) is int)):
+                if good:
+                    continue
+                if isinstance(reply, hiredis.ReplyError):
+                    if str(reply).startswith("WRONGTYPE"):
+                        continue
+                    raise SourceError(f"{self.describe()}: {key!r}: {reply}")
+                raise SourceError(f"{self.describe()}: {key!r}: unexpected reply "
+                                  f"{reply!r:.200}")
 
     # -- notifications -----------------------------------------------------------
     def subscribe(self) -> list[Any]:

@@ -24,7 +24,7 @@ from publisher.processors import Exclusions, never_listed
 from publisher.progress import Progress
 from publisher.records import RecordError, TokenRecord, entries, owner_keys
 from publisher.settings import SourceSettings
-from publisher.source import RawReply, RedisSource, SourceError
+from publisher.source import RedisSource, SourceError
 from zoned.config import ZoneConfig
 from zoned.store import ZoneStore
 
@@ -72,16 +72,6 @@ class _Token:
     raw: str
     hashes: list[dict[bytes, bytes]]
     wrong_type: bool
-
-    @classmethod
-    def from_raw(cls, prefix: bytes, key: bytes, reply: RawReply) -> _Token:
-        """A key read by RedisSource.scan_fetch (one server) in the general path's form."""
-        raw = key[len(prefix):].decode("utf-8", "replace")
-        if isinstance(reply, list):  # RESP2
-            reply = dict(zip(reply[::2], reply[1::2], strict=True))
-        if not isinstance(reply, dict):
-            return cls(key, raw, [], True)
-        return cls(key, raw, [reply] if reply else [], False)
 
 
 @dataclass
@@ -351,7 +341,7 @@ class FullPass:
         self.touched: set[bytes] = set()
         self._fast = sync.fast
         if self._fast is not None:
-            self._raw = sync.source.scan_fetch(sync.batch)
+            self._raw = sync.source.scan_fetch(self._fast.fields, sync.batch)
         else:
             self._batches = sync.source.scan(sync.batch)
 
@@ -362,9 +352,9 @@ class FullPass:
             raw = next(self._raw, None)
             if raw is None:
                 return True
-            keys, replies = raw
-            slow = self._fast.judge(keys, replies, self.stats, self.desired)
-            items = [_Token.from_raw(sync.prefix, key, reply) for key, reply in slow]
+            keys, values, lengths = raw
+            slow = self._fast.judge(keys, values, lengths, self.stats, self.desired)
+            items = sync.read(slow, self.stats) if slow else []  # read whole: HGETALL
             size = len(keys)
         else:
             batch = next(self._batches, None)

@@ -144,12 +144,12 @@ def test_common_hashes_stay_on_the_fast_path(zones: Path, redis_url: str  # noqa
         assert sync.fast is not None
         slow = []
         desired: dict[bytes, bytes] = {}
-        for keys, replies in sync.source.scan_fetch(100):
-            common = [(k, r) for k, r in zip(keys, replies, strict=True)
+        for keys, values, lengths in sync.source.scan_fetch(sync.fast.fields, 100):
+            common = [(k, v, n) for k, v, n in zip(keys, values, lengths, strict=True)
                       if k.startswith(b"RR:i:") and k.decode()[3:] not in EDGES
                       and k.decode()[3:] not in WRONG_TYPE]
-            slow += sync.fast.judge([k for k, _ in common], [r for _, r in common], Stats(),
-                                    desired)
+            slow += sync.fast.judge([k for k, _, _ in common], [v for _, v, _ in common],
+                                    [n for _, _, n in common], Stats(), desired)
         assert len(desired) == 300
         assert slow == []
     finally:
