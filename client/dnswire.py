@@ -40,22 +40,22 @@ EDNS_PAYLOAD: Final = 1232
 # flag day 2020), and the TXT answers of a list are far smaller.
 _OPT = b"\x00" + struct.pack("!HHIH", T_OPT, EDNS_PAYLOAD, 0, 0)
 
+_LENGTHS = [bytes((n,)) for n in range(64)]  # the length octet of a label
+_TXT_IN = struct.pack("!HH", T_TXT, C_IN)
+
 RCODE_STATUS: Final = MappingProxyType({2: "servfail", 3: "nxdomain", 5: "refused"})
 
 
 def question_wire(qname: str, rdtype: int = T_TXT) -> bytes:
     """The question section for ``qname`` (lowercase), class IN; raises ValueError."""
-    out = bytearray()
-    for label in qname.rstrip(".").lower().split("."):
-        raw = label.encode("ascii")
-        if not 0 < len(raw) <= 63:
+    labels = qname.rstrip(".").lower().encode("ascii").split(b".")
+    for label in labels:
+        if not 0 < len(label) <= 63:
             raise ValueError(f"{qname!r}: empty or over-long label")
-        out.append(len(raw))
-        out += raw
-    out += b"\x00" + struct.pack("!HH", rdtype, C_IN)
-    if len(out) - 4 > 255:
+    out = b"".join([_LENGTHS[len(label)] + label for label in labels])
+    if len(out) + 1 > 255:
         raise ValueError(f"{qname!r} is over 255 bytes on the wire")
-    return bytes(out)
+    return out + b"\x00" + (_TXT_IN if rdtype == T_TXT else struct.pack("!HH", rdtype, C_IN))
 
 
 def query_wire(qid: int, question: bytes) -> bytes:

@@ -530,7 +530,7 @@ def _selector_result(
         answer = by_name.get((query.qname, query.rdtype))
         if answer is None:
             answer = failure(query, "error", "no answer was obtained")
-        elif answer.query != query:
+        elif answer.query is not query and answer.query != query:
             answer = dataclasses.replace(answer, query=query)
         status, method, score, detail = answer.status, "none", 0.0, answer.detail
         if answer.status == "hit" and answer.record is not None:
