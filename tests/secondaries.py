@@ -80,21 +80,23 @@ def zone_transfer_section(kind: Kind, *, allow: Iterable[str], notify: Iterable[
         f"[{address}]": "[" + ", ".join(f'"{network}"' for network in allow) + "]",
     })
     if key is None:
-        return _without_key(text, ["  key: xfr-key\n"], "keys:\n")
+        return _without_key(text, ["  key: xfr-key"], "keys:\n")
     return text.replace(DOC_SECRET, key.secret)
 
 
 def _without_key(text: str, lines: list[str], section: str) -> str:
-    """``text`` without the given key lines and without its key section (to its end)."""
-    for line in lines:
-        if line not in text:
-            raise AssertionError(f"the docs' snippet no longer holds {line!r}")
-        text = text.replace(line, "")
-    at = text.find(section)
-    if at < 0:
+    """``text`` without the lines starting with ``lines`` and without the ``section``
+    (from its line to the next blank line)."""
+    kept = text.splitlines(keepends=True)
+    for prefix in lines:
+        if not any(line.startswith(prefix) for line in kept):
+            raise AssertionError(f"the docs' snippet no longer holds {prefix!r}")
+        kept = [line for line in kept if not line.startswith(prefix)]
+    if section not in kept:
         raise AssertionError(f"the docs' snippet no longer holds {section!r}")
-    end = text.find("\n\n", at)
-    return text[:at] + ("" if end < 0 else text[end + 2 :])
+    at = kept.index(section)
+    end = next((i for i in range(at, len(kept)) if not kept[i].strip()), len(kept))
+    return "".join(kept[:at] + kept[end + 1 :])
 
 
 def add_transfer_section(zone_file: Path, section: str) -> None:
@@ -252,7 +254,7 @@ def knot_config(directory: Path, port: int, primary_port: int, key: Key | None) 
         "target: syslog": f"target: {directory / 'knot.log'}",
     })
     if key is None:
-        return _without_key(text, ["    key: xfr-key\n"], "key:\n")
+        return _without_key(text, ["    key: xfr-key"], "key:\n")
     return text.replace(DOC_SECRET, key.secret)
 
 
