@@ -5,8 +5,9 @@ not I/O (:class:`BaseClient`, after httpx's ``BaseClient``): the plan, the cache
 server rotation.  Each face adds only the loop that asks the plan's queries::
 
     BaseClient            configuration, LookupPlan, cache, retries order
-    |-- Client            sync: dns.query.udp_with_fallback (UDP, TCP on TC), a thread
-    |                     pool for concurrency; or dns.resolver.Resolver (system resolver)
+    |-- Client            sync: a check's queries sent at once from one UDP socket and
+    |                     their replies read as they come (dns.query.tcp on TC); or
+    |                     dns.resolver.Resolver on a thread pool (system resolver)
     `-- AsyncClient       asyncio: one UDP socket per server shared by all outstanding
                           queries (matched by ID and question), dns.asyncquery.tcp on TC;
                           or dns.asyncresolver.Resolver; a limiter (a semaphore that
@@ -39,6 +40,7 @@ import ipaddress
 import os
 import socket
 import struct
+import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -208,6 +210,25 @@ class BaseClient:
         servers = self.config.servers
         return answer.status in _RETRY_ELSEWHERE and servers is not None and len(servers) > 1
 
+    def _try_again(self, answer: Answer) -> bool:
+        return answer.status == "timeout" or self._retry_elsewhere(answer)
+
+    def _read(
+        self, query: Query, server: Server, question: bytes, wire: bytes | None
+    ) -> Answer | None:
+        """The answer a reply (or its absence) gives; None when it was truncated (TCP)."""
+        if wire is None:
+            return failure(
+                query, "timeout", f"no reply from {_where(server)} in {self.config.timeout:g} s"
+            )
+        try:
+            reply = read_reply(wire, question)
+        except ReplyError as exc:
+            return failure(query, "error", f"{_where(server)}: {exc}")
+        if reply.truncated:
+            return None
+        return answer_from_reply(query, reply)
+
     def _resolver_setup(self, resolver: dns.resolver.BaseResolver) -> None:
         resolver.timeout = self.config.timeout
         resolver.lifetime = self.config.timeout * (self.config.retries + 1)
@@ -256,8 +277,12 @@ def _resolver_failure(query: Query, exc: Exception) -> Answer:
 class Client(BaseClient):
     """The synchronous face: ``check``, ``check_message`` and ``lookup`` block.
 
-    Queries of one check run on a thread pool of ``concurrency`` threads (created on
-    first use; ``close()`` or a ``with`` block ends it).
+    With servers given, a check's queries go out at once from one UDP socket (at most
+    ``concurrency`` in flight) and their replies are read as they come, one attempt
+    after the other; the socket lives for one call, so a client may be shared by
+    threads.  Through the system resolver the queries run on a thread pool of
+    ``concurrency`` threads (created on first use; ``close()`` or a ``with`` block
+    ends it).
     """
 
     def _setup(self) -> None:
@@ -281,12 +306,7 @@ class Client(BaseClient):
 
     def answer(self, query: Query) -> Answer:
         """One query's answer: from the cache, else from the servers (never raises)."""
-        cached = self._cached(query)
-        if cached is not None:
-            return cached
-        answer = self._ask(query)
-        self._store(answer)
-        return answer
+        return self.answers([query])[0]
 
     def close(self) -> None:
         """Stop the thread pool."""
@@ -307,49 +327,139 @@ class Client(BaseClient):
 
     def answers(self, queries: Sequence[Query]) -> list[Answer]:
         """Several queries' answers, in order, asked concurrently (never raises)."""
-        if len(queries) <= 1 or self.config.concurrency == 1:
-            return [self.answer(q) for q in queries]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                self.config.concurrency, thread_name_prefix="repzone-client"
-            )
-        return list(self._pool.map(self.answer, queries))
+        found: list[Answer | None] = [self._cached(q) for q in queries]
+        todo = [i for i, answer in enumerate(found) if answer is None]
+        if todo:
+            if self.resolver is not None:
+                asked = self._resolve_all([queries[i] for i in todo])
+            else:
+                asked = self._ask_all([queries[i] for i in todo])
+            for index, answer in zip(todo, asked, strict=True):
+                self._store(answer)
+                found[index] = answer
+        return cast(list[Answer], found)
 
     def _run(self, lookup: Lookup) -> Result:
         return lookup.result(self.answers(lookup.queries))
 
-    def _ask(self, query: Query) -> Answer:
-        if self.resolver is not None:
+    def _resolve_all(self, queries: Sequence[Query]) -> list[Answer]:
+        if len(queries) <= 1 or self.config.concurrency == 1:
+            return [self._resolve(q) for q in queries]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                self.config.concurrency, thread_name_prefix="repzone-client"
+            )
+        return list(self._pool.map(self._resolve, queries))
+
+    def _resolve(self, query: Query) -> Answer:
+        assert self.resolver is not None
+        try:
+            resolved = self.resolver.resolve(
+                query.qname + ".", dns.rdatatype.TXT, raise_on_no_answer=False, search=False,
+            )
+        except Exception as exc:  # every resolver failure becomes a status
+            return _resolver_failure(query, exc)
+        return _message_answer(query, resolved.response)
+
+    def _ask_all(self, queries: Sequence[Query]) -> list[Answer]:
+        """Every query through the attempts: each attempt asks all that are left at once."""
+        answers: list[Answer | None] = [None] * len(queries)
+        questions: dict[int, bytes] = {}
+        for index, query in enumerate(queries):
             try:
-                resolved = self.resolver.resolve(
-                    query.qname + ".", dns.rdatatype.TXT, raise_on_no_answer=False,
-                    search=False,
-                )
-            except Exception as exc:  # every resolver failure becomes a status
-                return _resolver_failure(query, exc)
-            return _message_answer(query, resolved.response)
-        answer = failure(query, "timeout", "no attempt made")
+                questions[index] = question_wire(query.qname)
+            except ValueError as exc:
+                answers[index] = failure(query, "error", str(exc))
+        todo = list(questions)
         for server in self._attempts():
-            host, port = server
-            try:
-                response, _ = dns.query.udp_with_fallback(
-                    _message(query), host, timeout=self.config.timeout, port=port,
-                    ignore_unexpected=True,
-                )
-            except dns.exception.Timeout:
-                answer = failure(
-                    query, "timeout", f"no reply from {_where(server)} in {self.config.timeout:g} s"
-                )
-                continue
-            except (OSError, EOFError) as exc:
-                answer = failure(query, "error", f"{_where(server)}: {exc}")
-            except (dns.exception.DNSException, ValueError) as exc:
-                answer = failure(query, "error", f"{_where(server)}: unparseable response: {exc}")
-            else:
-                answer = _message_answer(query, response)
-            if not self._retry_elsewhere(answer):
-                return answer
-        return answer
+            if not todo:
+                break
+            replies = self._exchange(server, [(i, questions[i]) for i in todo])
+            again = []
+            for index in todo:
+                query, reply = queries[index], replies.get(index)
+                if isinstance(reply, OSError):
+                    answer = failure(query, "error", f"{_where(server)}: {reply}")
+                else:
+                    read = self._read(query, server, questions[index], reply)
+                    answer = read if read is not None else self._tcp(query, server)
+                answers[index] = answer
+                if self._try_again(answer):
+                    again.append(index)
+            todo = again
+        return cast(list[Answer], answers)
+
+    def _exchange(self, server: Server, items: Sequence[tuple[int, bytes]]
+                  ) -> dict[int, bytes | OSError]:
+        """One attempt at ``server``: the reply to each (index, question), by index;
+        absent when none came within the timeout of its sending, OSError when the
+        query could not be sent."""
+        host, port = server
+        timeout, limit = self.config.timeout, self.config.concurrency
+        results: dict[int, bytes | OSError] = {}
+        queue = deque(items)
+        pending: dict[int, tuple[int, bytes, float]] = {}  # qid -> index, question, deadline
+        ids: list[int] = []
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+
+            def send_more() -> None:
+                while queue and len(pending) < limit:
+                    index, question = queue.popleft()
+                    if not ids:
+                        ids.extend(struct.unpack("!64H", os.urandom(128)))
+                    qid = ids.pop()
+                    while qid in pending:
+                        qid = int.from_bytes(os.urandom(2), "big")
+                    try:
+                        sock.sendto(query_wire(qid, question), server)
+                    except OSError as exc:
+                        results[index] = exc
+                        continue
+                    pending[qid] = (index, question, time.monotonic() + timeout)
+
+            send_more()
+            while pending:
+                now = time.monotonic()
+                # Sent in order, so the first pending query is the first to expire.
+                first = next(iter(pending))
+                if pending[first][2] <= now:
+                    del pending[first]
+                    send_more()
+                    continue
+                sock.settimeout(pending[first][2] - now)
+                try:
+                    data, addr = sock.recvfrom(65535)
+                except TimeoutError:
+                    continue
+                except OSError as exc:
+                    for index, _, _ in pending.values():
+                        results[index] = exc
+                    break
+                if addr[0] != host or addr[1] != port or len(data) < 12:
+                    continue  # from elsewhere (RFC 5452 section 9.1)
+                qid = (data[0] << 8) | data[1]
+                entry = pending.get(qid)
+                if entry is None or not response_matches(data, qid, entry[1]):
+                    continue  # late, or not ours: keep waiting for the real reply
+                del pending[qid]
+                results[entry[0]] = data
+                send_more()
+        return results
+
+    def _tcp(self, query: Query, server: Server) -> Answer:
+        """The answer over TCP, after a truncated UDP reply (RFC 7766)."""
+        host, port = server
+        try:
+            response = dns.query.tcp(_message(query), host, timeout=self.config.timeout,
+                                     port=port)
+        except dns.exception.Timeout:
+            return failure(query, "timeout", f"no TCP reply from {_where(server)}")
+        except (OSError, EOFError) as exc:
+            return failure(query, "error", f"{_where(server)} over TCP: {exc}")
+        except (dns.exception.DNSException, ValueError) as exc:
+            return failure(query, "error", f"{_where(server)}: unparseable response: {exc}")
+        return _message_answer(query, response)
 
 
 # ------------------------------------------------------------------ async face
@@ -660,9 +770,6 @@ class AsyncClient(BaseClient):
                                       else await self._tcp(query, server))
         return cast(list[Answer], answers)
 
-    def _try_again(self, answer: Answer) -> bool:
-        return answer.status == "timeout" or self._retry_elsewhere(answer)
-
     async def _one(self, query: Query, start: int) -> Answer:
         """One query through the attempts from ``start`` on, holding one slot."""
         await self._limiter.take()
@@ -710,22 +817,6 @@ class AsyncClient(BaseClient):
             if not self._try_again(answer):
                 return answer
         return answer
-
-    def _read(
-        self, query: Query, server: Server, question: bytes, wire: bytes | None
-    ) -> Answer | None:
-        """The answer a reply (or its absence) gives; None when it was truncated (TCP)."""
-        if wire is None:
-            return failure(
-                query, "timeout", f"no reply from {_where(server)} in {self.config.timeout:g} s"
-            )
-        try:
-            reply = read_reply(wire, question)
-        except ReplyError as exc:
-            return failure(query, "error", f"{_where(server)}: {exc}")
-        if reply.truncated:
-            return None
-        return answer_from_reply(query, reply)
 
     async def _tcp(self, query: Query, server: Server) -> Answer:
         """The answer over TCP, after a truncated UDP reply (RFC 7766)."""

@@ -16,7 +16,7 @@ import pytest
 from client.cache import TTLCache
 from client.client import AsyncClient, Client, _Limiter
 from client.facts import DkimResult, Facts, Url
-from client.names import HashScheme, OwnerScheme
+from client.names import HashScheme, OwnerScheme, reverse_ip
 from client.plan import Answer, Query, Result, SelectorConfig, SelectorResult, ZoneRef
 from client.selectors import Token, spf_token
 from tests.conftest import copy_zones, free_port, publish, publish_samples
@@ -316,6 +316,20 @@ def test_a_truncated_answer_is_fetched_over_tcp(zoned: Zoned, face: str) -> None
     answer: Answer = run(face, selectors(), server(zoned), "answer", query)
     assert answer.status == "malformed"  # static text, not a v=1 record
     assert answer.text is not None and answer.text.startswith("huge-")
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_more_queries_than_the_concurrency_limit_are_all_answered_in_order(
+    zoned: Zoned, face: str
+) -> None:
+    """concurrency=2 and nine names: the rest wait for a free slot, none is lost."""
+    addresses = ["192.0.2.10", "192.0.2.200", MALFORMED_IP] * 3
+    queries = [Query(Token("ip", "ip", a, 1.0), f"{reverse_ip(a)}.bl.example.net")
+               for a in addresses]
+    answers: list[Answer] = run(face, selectors(), server(zoned), "answers", queries,
+                                concurrency=2)
+    assert [a.query for a in answers] == queries
+    assert [a.status for a in answers] == ["hit", "nxdomain", "malformed"] * 3
 
 
 @pytest.mark.parametrize("face", FACES)
