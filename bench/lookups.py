@@ -24,7 +24,8 @@ What it does:
    Authentication-Results, text and HTML parts with URLs) through
    ``facts_from_message`` alone, through the plan alone (tokens, names, scoring of
    answers already in hand: no I/O), and end to end with the sync ``Client`` (one
-   message at a time) and the ``AsyncClient`` (``--messages`` at a time).
+   message at a time, its queries one at a time, then all at once) and the
+   ``AsyncClient`` (``--messages`` at a time).
 
 Before each measurement it waits (up to ``--settle`` s) for other processes to leave the
 CPUs idle, and it prints how many cores others used during it: the numbers only mean
@@ -402,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  facts_from_message alone:           {parse * 1e6:8.0f} us")
         print(f"  plan alone ({queries} names, scoring):      {planned * 1e6:8.0f} us")
         print(f"  sync Client, queries in sequence:   {sync_cost * 1e6:8.0f} us")
-        print(f"  sync Client, 8 query threads:       {threaded * 1e6:8.0f} us")
+        print(f"  sync Client, 8 queries in flight:   {threaded * 1e6:8.0f} us")
         print(f"  AsyncClient, {args.messages} messages at a time:  "
               f"{concurrent * 1e6:8.0f} us a message ({1 / concurrent:,.0f} messages/s)")
     finally:
