@@ -141,7 +141,7 @@ class Secondary:
                 return int(rrset[0].serial)
         return None
 
-    def wait_for_serial(self, origin: str, serial: int, timeout: float = 30) -> None:
+    def wait_for_serial(self, origin: str, serial: int, timeout: float = 15) -> None:
         """Poll until the secondary serves ``serial`` for ``origin``."""
         wait_for(lambda: self.serial(origin) == serial, timeout,
                  lambda: f"{self.kind} does not serve {origin} serial {serial} "
