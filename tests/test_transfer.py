@@ -334,3 +334,72 @@ def _wait_serial(server: Zoned, zone: str, before: int, commits: int) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{zone} still at serial {before} after {commits} commits")
+
+
+def test_random_changes_through_ixfr_match_a_fresh_axfr(tmp_path: Path) -> None:
+    """Rounds of random additions, changes and deletions of addresses and networks that
+    overlap each other, the overrides and the other address family: after each round the
+    IXFR-applied copy equals a fresh AXFR, whether zoned sent differences or the zone."""
+    import random
+
+    zones = copy_zones(tmp_path)
+    publish_samples(zones)
+    _append(zones / f"{IP}.yaml", "\ntransfer:\n  allow: [127.0.0.1]\n")
+    responder = Responder(build_authority(zones, ReaderPool()))
+    rng = random.Random(1995)
+    pool = [
+        "10.1.2.3", "10.1.2.4", "10.1.9.9", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24",
+        "10.1.16.0/20", "1.2.3.4", "1.2.3.0/24", "1230::/12", "2001:db8::/32",
+        "2001:db8:1::/64", "2001:db8:1::5", "2001:db8:2::/64", "198.51.100.9",
+        "203.0.113.5", "192.0.2.99", "192.0.2.100", "192.0.2.101", "172.16.5.5",
+        "172.16.0.0/12", "2a00:1450::/32", "2a00:1450:4001::/48", "8.8.8.8",
+    ]
+    # Names of their own: nothing else lies at, above or below them.
+    lone = ["100.64.1.1", "100.65.2.2", "100.66.3.3", "2a02:6b8:1::/64", "2a02:6b8:2::/64"]
+    held: dict[str, float] = {}
+    copy = _axfr_in_memory(responder, IP)
+    modes: set[str] = set()
+    for round_ in range(10):
+        choices = lone if round_ % 2 else pool
+        for token in rng.sample(choices, rng.randint(1, 3)):
+            held[token] = round(rng.uniform(-1, 1), 2)
+        for token in rng.sample(sorted(set(held) & set(choices)), rng.randint(0, 1)):
+            del held[token]
+        publish(zones, IP, [{"token": t, "n": 10, "sc": sc} for t, sc in held.items()],
+                replace=True)
+        responder.refresh()
+        modes.add(_ixfr_in_memory(responder, IP, copy))
+        assert records(copy) == records(_axfr_in_memory(responder, IP))
+    assert modes == {"incremental", "full"}  # both kinds of reply were exercised
+
+
+def _axfr_in_memory(responder: Responder, zone: str) -> dns.versioned.Zone:
+    copy = dns.versioned.Zone(zone)
+    query, _ = dns.xfr.make_query(copy)
+    _apply(responder, copy, query)
+    return copy
+
+
+def _ixfr_in_memory(responder: Responder, zone: str, copy: dns.versioned.Zone) -> str:
+    query, _ = dns.xfr.make_query(copy)
+    messages = _apply(responder, copy, query)
+    return "full" if messages[0].answer[0].rdtype == dns.rdatatype.SOA and any(
+        rrset.rdtype == dns.rdatatype.NS for m in messages for rrset in m.answer
+    ) else "incremental"
+
+
+def _apply(responder: Responder, copy: dns.versioned.Zone,
+           query: dns.message.Message) -> list[dns.message.Message]:
+    qtype = query.question[0].rdtype
+    serial = None
+    if qtype == dns.rdatatype.IXFR:
+        serial = query.authority[0][0].serial
+    messages = []
+    with dns.xfr.Inbound(copy, qtype, serial) as inbound:
+        for wire in responder.respond_stream(query.to_wire(), "127.0.0.1"):
+            message = dns.message.from_wire(wire, xfr=True, origin=copy.origin,
+                                            one_rr_per_rrset=qtype == dns.rdatatype.IXFR)
+            messages.append(message)
+            if inbound.process_message(message):
+                break
+    return messages

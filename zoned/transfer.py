@@ -31,7 +31,7 @@ from zoned.contents import Shadows, address_name, is_aligned, is_full, key_path
 from zoned.journal import JournalEntry
 from zoned.packed import QUESTION_POINTER
 from zoned.serial import serial_gt
-from zoned.store import StoreError
+from zoned.store import Reader, StoreError
 from zoned.wire import (
     AA,
     CLASS_IN,
@@ -163,7 +163,6 @@ class Transfers:
             for zone in authority.zones.values()
             if zone.config.transfer is not None and zone.config.transfer.key is not None
         )
-        self._networks: dict[str, tuple[int, frozenset[bytes]]] = {}
 
     def answer(self, data: bytes, peer: str | None, tcp: bool) -> Iterator[bytes]:
         """The reply messages to a transfer request (one for a refusal, or over UDP)."""
@@ -331,29 +330,28 @@ class Transfers:
         return entries, ""
 
     def _ip_changes_local(self, view: ServedZone, entries: list[JournalEntry]) -> str:
-        """Why the changes cannot be sent as names of their own ('' when they can)."""
-        changed_networks = {c.key for e in entries for c in e.changes if not is_full(c.key)}
-        shadows = Shadows(view, self._store_networks(view) | changed_networks)
-        for key in {c.key for e in entries for c in e.changes}:
+        """Why the changes cannot be sent as names of their own ('' when they can).
+
+        A change is local when no network, override or block lies at, above or below
+        its node, now or in any state the changes pass through; the store is probed
+        per change (prefix lengths in use, one range), so the cost follows the change.
+        """
+        changed = {c.key for e in entries for c in e.changes}
+        shadows = Shadows(view, (key for key in changed if not is_full(key)))
+        reader = view.reader
+        for key in changed:
             path = key_path(key)
+            if _crosses_family(view, key, path):
+                return "an IPv4 and an IPv6 name share labels near a network"
             if is_full(key):
-                if shadows.touches(path):
+                if shadows.touches(path) or _covered_in_store(view, key):
                     return f"{address_name(key)} lies at or under a network or override"
                 continue
-            if not is_aligned(key) or shadows.related_to_other(path):
-                return "a changed network overlaps other networks or overrides"
-            if _has_addresses_inside(view, key):
-                return "a changed network holds other entries"
+            if (not is_aligned(key) or shadows.related_to_other(path)
+                    or _covered_in_store(view, key)
+                    or (reader is not None and _has_entries_inside(reader, key))):
+                return "a changed network overlaps other entries"
         return ""
-
-    def _store_networks(self, view: ServedZone) -> frozenset[bytes]:
-        """The store's networks at the view's serial: one pass over the store, cached."""
-        cached = self._networks.get(view.origin)
-        if cached is not None and cached[0] == view.serial:
-            return cached[1]
-        networks = frozenset(contents.store_networks(view))
-        self._networks[view.origin] = (view.serial, networks)
-        return networks
 
 
 def _add_all(out: _Messages, rrs: Iterable[bytes]) -> Iterator[bytes]:
@@ -375,18 +373,71 @@ def _change_name(view: ServedZone, key: bytes) -> str | None:
     return contents.name_text(contents.key_labels(key))
 
 
-def _has_addresses_inside(view: ServedZone, key: bytes) -> bool:
-    """Whether store keys other than network ``key`` lie inside it."""
+def _covered_in_store(view: ServedZone, key: bytes) -> bool:
+    """Whether a shorter network of the store covers network (or address) ``key``."""
     reader = view.reader
     if reader is None:
         return False
+    v4 = key[:1] == keys.V4
+    address = key[1:-1]
+    for plen in reader.plens4 if v4 else reader.plens6:
+        if plen < key[-1] and reader.get(keys.net_key_from(address, plen)) is not None:
+            return True
+    return False
+
+
+def _has_entries_inside(reader: Reader, key: bytes) -> bool:
+    """Whether store keys other than network ``key`` lie inside it."""
     network = keys.key_network(key)
     family = key[:1]
+    size = len(network.network_address.packed)
     lo = family + network.network_address.packed
     top = int(network.broadcast_address) + 1
-    size = len(network.network_address.packed)
     hi = family + (top.to_bytes(size, "big") if top < 1 << (8 * size) else b"\xff" * (size + 2))
     return reader.has_range(lo, key) or reader.has_range(key + b"\x00", hi)
+
+
+def _digit_path(path: contents.Path) -> bool:
+    """Whether the top labels read as both IPv4 octets and IPv6 nibbles (all 0-9)."""
+    return all(len(label) == 1 and label.isdigit() for label in path[:4])
+
+
+def _crosses_family(view: ServedZone, key: bytes, path: contents.Path) -> bool:
+    """Whether a network of the other family lies at or above ``key``'s node.
+
+    Labels 0-9 are IPv4 octets and IPv6 nibbles at once, so ``*.2`` of 2.0.0.0/8 also
+    covers IPv6 names under 2000::/4: the wildcard tree must place both.  IPv6 keys are
+    the common case (2001:db8::/64 reads 2.0.0.1...) and are probed exactly; an IPv4
+    key all of whose labels are digits is rare, and any IPv6 network makes it non-local.
+    """
+    if not _digit_path(path):
+        return False
+    reader = view.reader
+    config_keys = (*view.nets.answers, *view.blocked_nets.answers)
+    if key[:1] == keys.V4:
+        if reader is not None and any(p < 128 for p in reader.plens6):
+            return True
+        return any(k[:1] == keys.V6 and k[-1] < 128 for k in config_keys)
+    if len(path) < 4:
+        return True  # a short IPv6 network could hold IPv4 names below it
+    for k in config_keys:
+        if k[:1] == keys.V4 and path[: len(key_path(k))] == key_path(k):
+            return True
+    if reader is None:
+        return False
+    for plen in reader.plens4:
+        if plen >= 32:
+            continue
+        octets = bytes(int(label) for label in path[: plen // 8])
+        if plen % 8 == 0:
+            probe = keys.V4 + octets + bytes(4 - len(octets)) + bytes((plen,))
+            if reader.get(probe) is not None:
+                return True
+        else:
+            lo = keys.V4 + octets
+            if reader.has_range(lo, lo + b"\xff" * (6 - len(lo))):
+                return True  # unaligned: anything in that node counts (rare)
+    return False
 
 
 def _view(zone: ServedZone, snapshot: object) -> ServedZone:
