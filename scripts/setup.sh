@@ -15,6 +15,11 @@ command -v nsd >/dev/null 2>&1 || packages+=(nsd)
 command -v unbound >/dev/null 2>&1 || packages+=(unbound)
 command -v rspamd >/dev/null 2>&1 || packages+=(rspamd)
 command -v spamassassin >/dev/null 2>&1 || packages+=(spamassassin)
+if ! command -v postfix >/dev/null 2>&1; then
+    # postscreen for the interop test; "No configuration": the package starts nothing.
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    packages+=(postfix)
+fi
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 command -v python3 >/dev/null 2>&1 || packages+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
