@@ -15,6 +15,8 @@ command -v nsd >/dev/null 2>&1 || packages+=(nsd)
 command -v unbound >/dev/null 2>&1 || packages+=(unbound)
 command -v rspamd >/dev/null 2>&1 || packages+=(rspamd)
 command -v spamassassin >/dev/null 2>&1 || packages+=(spamassassin)
+command -v ip >/dev/null 2>&1 || packages+=(iproute2)
+command -v unshare >/dev/null 2>&1 || packages+=(util-linux)
 if ! command -v postfix >/dev/null 2>&1; then
     # postscreen for the interop test; "No configuration": the package starts nothing.
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
