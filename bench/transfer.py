@@ -22,6 +22,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -111,11 +112,26 @@ def transfer(port: int, qtype: int, serial: int = 0) -> tuple[float, int, int, i
     return time.perf_counter() - started, records, size, messages
 
 
-def hwm(pid: int) -> int:
+def status(pid: int, field: str) -> int:
+    """A /proc/PID/status memory field in MiB (VmHWM: peak RSS; RssAnon: heap now)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) // 1024
     return 0
+
+
+class AnonPeak(threading.Thread):
+    """Samples zoned's anonymous (heap) memory; mapped store pages are not its own."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.05):
+            self.peak = max(self.peak, status(self.pid, "RssAnon"))
 
 
 def main() -> None:
@@ -127,8 +143,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_signal)
     zones = args.workdir / "zones"
     zones.mkdir(parents=True, exist_ok=True)
-    for old in (args.workdir / "store").glob("*"):
-        old.unlink()
+    for old in (*(args.workdir / "store").glob("*"), args.workdir / "zoned.log"):
+        old.unlink(missing_ok=True)
     (zones / f"{ZONE}.yaml").write_text(ZONE_FILE)
     zone_config = config.load_zone_file(zones / f"{ZONE}.yaml")
     started = time.perf_counter()
@@ -142,11 +158,15 @@ def main() -> None:
                  cwd=REPO)
     try:
         time.sleep(1.5)
-        before = hwm(proc.pid)
+        before = status(proc.pid, "RssAnon")
+        sampler = AnonPeak(proc.pid)
+        sampler.start()
         seconds, records, size, messages = transfer(port, 252)
+        sampler.done.set()
         print(f"AXFR: {records:,} records, {size / 2**20:.1f} MiB in {messages:,} messages, "
-              f"{seconds:.2f} s = {records / seconds:,.0f} records/s; "
-              f"zoned peak RSS {before} MiB before, {hwm(proc.pid)} MiB after")
+              f"{seconds:.2f} s = {records / seconds:,.0f} records/s; zoned heap (RssAnon) "
+              f"{before} MiB before, peak {sampler.peak} MiB during; peak RSS with mapped "
+              f"store pages {status(proc.pid, 'VmHWM')} MiB")
         serial = int(log.read_text().split(f"AXFR of {ZONE} serial ")[-1].split()[0])
         change(zone_config, addresses, args.changes)
         time.sleep(1.0)
