@@ -33,8 +33,6 @@ from zoned.wire import T_TXT
 if TYPE_CHECKING:
     from publisher.sync import Stats, ZoneSync
 
-# What publisher.layouts accepts as a number: plain decimal notation only.
-_NUMBER = re.compile(rb"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _TXT_KEY = re.compile(r"[a-z][a-z0-9_.-]*")
 _MAX_TXT = txt.MAX_LENGTH
 # Digit strings shorter than this are exact as floats (below 2**53).
@@ -128,7 +126,6 @@ class RspamdFastPath:
                               for i in range(-_ZERO, _ZERO + 1)]
         by_index = self._by_index
         txt_head = self._txt_head
-        number = _NUMBER.fullmatch
         v_mult, v_group = self._v_mult, self._v_group
         inet_pton = socket.inet_pton
         inet_ntop = socket.inet_ntop
@@ -178,10 +175,16 @@ class RspamdFastPath:
                 groups = ""
                 mean = 0.0
             else:
-                if not number(raw):
+                # layouts' plain-number test, cheaper: of these characters float() takes
+                # exactly what that pattern does, but for a leading "+"
+                if raw.strip(b"0123456789.eE+-") or raw[:1] == b"+":
                     slow.append(key)
                     continue
-                mean = float(raw) * v_mult
+                try:
+                    mean = float(raw) * v_mult
+                except ValueError:
+                    slow.append(key)
+                    continue
                 if not -inf < mean < inf:  # also false for inf * 0 (NaN)
                     slow.append(key)
                     continue

@@ -161,76 +161,57 @@ class RedisSource:
         already sent, so Redis answers them while the caller judges this one.  A key of
         another type gets a ``hiredis.ReplyError`` (WRONGTYPE) in both places.
         """
-        pattern = (_glob_escape(self.prefix) + "*").encode()
-        scan_tail = [b"MATCH", pattern, b"COUNT", str(count).encode()]
-        # HMGET <key> <fields...> and HLEN <key>, the key's length and bytes left as %d %s.
-        asked = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in fields)
-        per_key = (b"*%d\r\n$5\r\nHMGET\r\n" % (2 + len(fields)) + b"$%d\r\n%s\r\n"
-                   + asked.replace(b"%", b"%%") + b"*2\r\n$4\r\nHLEN\r\n$%d\r\n%s\r\n")
-        width = len(fields)
-        pool = self.clients()[0].connection_pool
-        conn: Any = None
-        done = False
-        try:
-            conn = pool.get_connection()
-            conn.connect()
-            sock = conn._get_socket()  # redis-py did the handshake (TLS, AUTH, SELECT)
-            reader = hiredis.Reader()
-
-            def read(n: int) -> list[Any]:
-                replies: list[Any] = []
-                append = replies.append
-                gets = reader.gets
-                while True:
-                    for _ in range(n - len(replies)):
-                        item = gets()
-                        if item is False:
-                            break
-                        append(item)
-                    else:
-                        return replies
-                    data = sock.recv(_RECV_SIZE)
-                    if not data:
-                        raise ConnectionError("connection closed by the server")
-                    reader.feed(data)
-
-            def scan_reply() -> tuple[bytes, list[bytes]]:
-                reply = read(1)[0]
-                if (not isinstance(reply, list) or len(reply) != 2
-                        or not isinstance(reply[0], bytes) or not isinstance(reply[1], list)):
-                    raise SourceError(f"{self.describe()}: SCAN failed: {reply!r:.200}")
-                return reply[0], reply[1]
-
-            sock.sendall(_command(b"SCAN", b"0", *scan_tail))
-            cursor, keys = scan_reply()
+        template = _fields_template(fields)
+        with _Raw(self) as raw:
+            raw.send(raw.scan_command(b"0", count))
+            cursor, keys = raw.scan_reply()
             while True:
-                out = [per_key % (len(k), k, len(k), k) for k in keys]
+                out = [template % (len(k), k, len(k), k) for k in keys]
                 if cursor != b"0":
-                    out.append(_command(b"SCAN", cursor, *scan_tail))
-                sock.sendall(b"".join(out))
-                replies = read(2 * len(keys))
-                values, lengths = replies[0::2], replies[1::2]
-                # Replies come in the order the commands went: one of another shape (a
-                # push message, say) stops the pass rather than shifting every reply
-                # onto the wrong key.
-                if not ({type(v) for v in values} <= {list}
-                        and {type(n) for n in lengths} <= {int}):
-                    self._check_replies(keys, values, lengths, width)
+                    out.append(raw.scan_command(cursor, count))
+                raw.send(b"".join(out))
+                values, lengths = self._fields_replies(raw, keys, len(fields))
                 if cursor == b"0":
-                    done = True
+                    raw.done = True
                     yield keys, values, lengths
                     return
                 batch = keys
-                cursor, keys = scan_reply()
+                cursor, keys = raw.scan_reply()
                 yield batch, values, lengths
-        except (redis.exceptions.RedisError, OSError, hiredis.ProtocolError) as exc:
-            self.close()
-            raise SourceError(f"{self.describe()}: scan failed: {exc}") from exc
-        finally:
-            if conn is not None:
-                if not done:
-                    conn.disconnect()  # replies may still be on their way
-                pool.release(conn)
+
+    def scan_keys(self, count: int = 1000) -> Iterator[list[bytes]]:
+        """Batches of keys under the prefix (SCAN in RESP bytes; :meth:`raw_capable` only)."""
+        with _Raw(self) as raw:
+            cursor = b"0"
+            while True:
+                raw.send(raw.scan_command(cursor, count))
+                cursor, keys = raw.scan_reply()
+                if cursor == b"0":
+                    raw.done = True
+                    yield keys
+                    return
+                yield keys
+
+    def fetch_fields(self, keys: Sequence[bytes], fields: Sequence[bytes]
+                     ) -> tuple[list[Any], list[Any]]:
+        """HMGET ``fields`` and HLEN of each key, as :meth:`scan_fetch` gives them."""
+        template = _fields_template(fields)
+        with _Raw(self) as raw:
+            raw.send(b"".join([template % (len(k), k, len(k), k) for k in keys]))
+            replies = self._fields_replies(raw, keys, len(fields))
+            raw.done = True
+        return replies
+
+    def _fields_replies(self, raw: _Raw, keys: Sequence[bytes], width: int
+                        ) -> tuple[list[Any], list[Any]]:
+        replies = raw.read(2 * len(keys))
+        values, lengths = replies[0::2], replies[1::2]
+        # Replies come in the order the commands went: one of another shape (a push
+        # message, say) stops the pass rather than shifting every reply onto the
+        # wrong key.
+        if not ({type(v) for v in values} <= {list} and {type(n) for n in lengths} <= {int}):
+            self._check_replies(keys, values, lengths, width)
+        return values, lengths
 
     def _check_replies(self, keys: Sequence[bytes], values: Sequence[object],
                        lengths: Sequence[object], width: int) -> None:
@@ -307,6 +288,83 @@ def _auth(cluster: Any) -> dict[str, Any]:
     """Username and password of a cluster client, for the per-node subscribers."""
     kwargs = cluster.get_default_node().redis_connection.connection_pool.connection_kwargs
     return {k: kwargs[k] for k in ("username", "password") if kwargs.get(k)}
+
+
+class _Raw:
+    """One pooled connection of a one-server source, spoken to in RESP bytes.
+
+    redis-py connects it (TLS, AUTH, SELECT); commands are written to its socket and
+    replies parsed by hiredis.  Unless ``done`` is set, replies may still be on their
+    way when it is left, so it is disconnected rather than reused.
+    """
+
+    def __init__(self, source: RedisSource) -> None:
+        self.source = source
+        self.pattern = (_glob_escape(source.prefix) + "*").encode()
+        self.pool = source.clients()[0].connection_pool
+        self.conn: Any = None
+        self.done = False
+        self.reader = hiredis.Reader()
+
+    def __enter__(self) -> _Raw:
+        try:
+            self.conn = self.pool.get_connection()
+            self.conn.connect()
+        except (redis.exceptions.RedisError, OSError) as exc:
+            self._failed(exc)
+        self.sock = self.conn._get_socket()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        if self.conn is not None:
+            if not self.done:
+                self.conn.disconnect()
+            self.pool.release(self.conn)
+        if isinstance(exc, redis.exceptions.RedisError | OSError | hiredis.ProtocolError):
+            self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.source.close()
+        raise SourceError(f"{self.source.describe()}: read failed: {exc}") from exc
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read(self, n: int) -> list[Any]:
+        """The next ``n`` replies."""
+        replies: list[Any] = []
+        append = replies.append
+        gets = self.reader.gets
+        while True:
+            for _ in range(n - len(replies)):
+                item = gets()
+                if item is False:
+                    break
+                append(item)
+            else:
+                return replies
+            data = self.sock.recv(_RECV_SIZE)
+            if not data:
+                raise ConnectionError("connection closed by the server")
+            self.reader.feed(data)
+
+    def scan_command(self, cursor: bytes, count: int) -> bytes:
+        return _command(b"SCAN", cursor, b"MATCH", self.pattern, b"COUNT", b"%d" % count)
+
+    def scan_reply(self) -> tuple[bytes, list[bytes]]:
+        reply = self.read(1)[0]
+        if (not isinstance(reply, list) or len(reply) != 2
+                or not isinstance(reply[0], bytes) or not isinstance(reply[1], list)):
+            raise SourceError(f"{self.source.describe()}: SCAN failed: {reply!r:.200}")
+        return reply[0], reply[1]
+
+
+def _fields_template(fields: Sequence[bytes]) -> bytes:
+    """HMGET <key> <fields...> and HLEN <key> in RESP, the key's length and bytes as %d %s."""
+    asked = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in fields)
+    return (b"*%d\r\n$5\r\nHMGET\r\n" % (2 + len(fields)) + b"$%d\r\n%s\r\n"
+            + asked.replace(b"%", b"%%") + b"*2\r\n$4\r\nHLEN\r\n$%d\r\n%s\r\n")
 
 
 def _command(*parts: bytes) -> bytes:

@@ -25,6 +25,8 @@ from publisher.progress import Progress
 from publisher.records import RecordError, TokenRecord, entries, owner_keys
 from publisher.settings import SourceSettings
 from publisher.source import RedisSource, SourceError
+from publisher.workers import default_workers
+from publisher.workers import run as run_workers
 from zoned.config import ZoneConfig
 from zoned.store import ZoneStore
 
@@ -197,11 +199,20 @@ class ZoneSync:
 
     # -- passes --------------------------------------------------------------------
     def full(self, *, dry_run: bool = False, force: bool = False,
-             progress: Progress | None = None) -> Result:
-        """SCAN everything, diff against the store, commit one serial (unless dry_run)."""
+             progress: Progress | None = None, workers: int | None = None) -> Result:
+        """SCAN everything, diff against the store, commit one serial (unless dry_run).
+
+        ``workers`` processes judge the batches (default: one per CPU this process may
+        use, none when it has one); the fast path only.
+        """
         full = FullPass(self, progress)
-        while not full.step():
-            pass
+        if workers is None:
+            workers = default_workers()
+        if workers > 0 and self.fast is not None:
+            run_workers(full, workers)
+        else:
+            while not full.step():
+                pass
         return full.finish(dry_run=dry_run, force=force)
 
     def incremental(self, keys: Sequence[bytes]) -> Result:
@@ -354,14 +365,25 @@ class FullPass:
                 return True
             keys, values, lengths = raw
             slow = self._fast.judge(keys, values, lengths, self.stats, self.desired)
-            items = sync.read(slow, self.stats) if slow else []  # read whole: HGETALL
+            if slow:
+                self.judge_general(slow)
             size = len(keys)
         else:
             batch = next(self._batches, None)
             if batch is None:
                 return True
-            items = sync.read(batch, self.stats)
+            self._judge(sync.read(batch, self.stats))
             size = len(batch)
+        if self.progress is not None:
+            self.progress.add(size)
+        return False
+
+    def judge_general(self, keys: Sequence[bytes]) -> None:
+        """Read ``keys`` whole (HGETALL) and judge them on the general path."""
+        self._judge(self.sync.read(keys, self.stats))
+
+    def _judge(self, items: list[_Token]) -> None:
+        sync = self.sync
         for item in items:
             token, result = sync.evaluate(item, self.stats)
             if result is KEEP:
@@ -369,9 +391,6 @@ class FullPass:
                     self.keep.update(sync._owner_keys(token))
                 continue
             self.desired.update(result)
-        if self.progress is not None:
-            self.progress.add(size)
-        return False
 
     def finish(self, *, dry_run: bool = False, force: bool = False) -> Result:
         """Diff against the store and commit one serial (unless ``dry_run``)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from publisher import workers
 from publisher.settings import SourceSettings, source_settings
 from publisher.sync import FullPass, Stats, ZoneSync
 from tests.conftest import copy_zones
@@ -47,6 +48,14 @@ EDGES: dict[str, dict[str, str]] = {
     "i:192.0.2.21": {"n": "30", "l": str(NOW_MS), "v1m": "1_0"},  # float() would take it
     "i:192.0.2.22": {"n": "30", "l": str(NOW_MS), "v1m": " 1"},
     "i:192.0.2.23": {"n": "30", "l": str(NOW_MS), "v1m": ".5"},
+    "i:192.0.2.26": {"n": "30", "l": str(NOW_MS), "v1m": "+1"},  # float() takes it
+    "i:192.0.2.27": {"n": "30", "l": str(NOW_MS), "v1m": "1e+5"},
+    "i:192.0.2.28": {"n": "30", "l": str(NOW_MS), "v1m": "1.e-5"},
+    "i:192.0.2.29": {"n": "30", "l": str(NOW_MS), "v1m": "1-2"},
+    "i:192.0.2.30": {"n": "30", "l": str(NOW_MS), "v1m": "-.5e-3"},
+    "i:192.0.2.31": {"n": "30", "l": str(NOW_MS), "v1m": "e5"},
+    "i:192.0.2.32": {"n": "30", "l": str(NOW_MS), "v1m": "1e16"},  # integral, >= 1e16
+    "i:192.0.2.33": {"n": "30", "l": str(NOW_MS), "v1m": "-12345678901234"},
     "i:192.0.2.24": {"n": "30", "l": str(NOW_MS)},  # no bucket at all: score 0
     "i:192.0.2.25": {"n": "30", **{f"v{i:02d}bucket_name": "1.234567" for i in range(20)}},
     "i:192.0.2.99": {"n": "30", "l": str(NOW_MS), "v1m": "3"},  # never listed (bl)
@@ -86,16 +95,20 @@ def fill(client: redis.Redis, count: int = 400) -> None:
         pipe.execute()
 
 
-def full_pass(config: ZoneConfig, settings: SourceSettings, fast: bool
+def full_pass(config: ZoneConfig, settings: SourceSettings, how: str
               ) -> tuple[dict[bytes, bytes], set[bytes], Stats]:
+    """What a full pass would diff: on the general path, the fast path, or in workers."""
     sync = ZoneSync(config, settings, batch=37)
     try:
         assert sync.fast is not None
-        if not fast:
+        if how == "general":
             sync.fast = None
         full = FullPass(sync, None)
-        while not full.step():
-            pass
+        if how == "workers":
+            workers.run(full, 2)
+        else:
+            while not full.step():
+                pass
         return full.desired, full.keep, full.stats
     finally:
         sync.close()
@@ -115,7 +128,7 @@ def zones(tmp_path: Path) -> Path:
 def test_fast_and_general_paths_publish_the_same_entries(
         zones: Path, tmp_path: Path, redis_url: str,  # noqa: F811
         zone: str, protocol: int, screens: bool) -> None:
-    """Same entries, same kept keys and same counts from both paths, RESP2 or RESP3."""
+    """Same entries, kept keys and counts from every path (RESP2 or RESP3, in workers)."""
     fill(redis.Redis.from_url(redis_url))
     config = load_zone_file(zones / f"{zone}.yaml")
     settings = source_settings(config, f"{redis_url}?protocol={protocol}")
@@ -124,12 +137,13 @@ def test_fast_and_general_paths_publish_the_same_entries(
         excluded = tmp_path / "exclude.map"
         excluded.write_text("198.51.100.0/24\n2001:db8:1::/48\n")
         settings = dataclasses.replace(settings, exclude=(excluded,), min_count=500)
-    fast = full_pass(config, settings, fast=True)
-    general = full_pass(config, settings, fast=False)
-    assert fast[0] == general[0]
-    assert fast[1] == general[1]
-    assert vars(fast[2]) == vars(general[2])
-    assert fast[2].published > 50
+    general = full_pass(config, settings, "general")
+    assert general[2].published > 50
+    for how in ("fast", "workers"):
+        fast = full_pass(config, settings, how)
+        assert fast[0] == general[0]
+        assert fast[1] == general[1]
+        assert vars(fast[2]) == vars(general[2])
 
 
 def test_common_hashes_stay_on_the_fast_path(zones: Path, redis_url: str  # noqa: F811
