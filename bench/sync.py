@@ -402,7 +402,7 @@ class FullSync:
 
 def full_sync(zones: Path, store: Path, workdir: Path, redis_pid: int,
               args: argparse.Namespace) -> FullSync:
-    cmd = pinned(PUBLISHER_CPU, zonepub(zones, "--once"), args.pin)
+    cmd = pinned(args.full_cpus, zonepub(zones, "--once"), args.pin)
     output = workdir / "zonepub-once.log"
     output.unlink(missing_ok=True)
     waited = settle(args.settle, [redis_pid])
@@ -836,8 +836,10 @@ def report(args: argparse.Namespace, fill: Fill, full: FullSync, cont: Continuou
 
     print()
     print(f"publisher sync benchmark: {keys:,} Rspamd-layout keys ({PREFIX}i:<IPv4>, fields "
-          f"n l v1m), zone {ZONE} (owner ip); zonepub pinned to CPU {PUBLISHER_CPU}, "
-          f"redis-server and zoned to CPU {SERVER_CPU}" if args.pin else
+          f"n l v1m), zone {ZONE} (owner ip); zonepub sync --once on CPU(s) {args.full_cpus} "
+          f"(it judges in one worker process per CPU it may use when that is more than "
+          f"one), continuous zonepub on CPU {PUBLISHER_CPU}, "
+          f"redis-server and zoned on CPU {SERVER_CPU}" if args.pin else
           f"publisher sync benchmark: {keys:,} Rspamd-layout keys, not pinned")
     print(machine())
     print()
@@ -905,6 +907,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "processes to leave the CPUs idle")
     parser.add_argument("--no-pin", dest="pin", action="store_false",
                         help="do not pin processes to CPUs with taskset")
+    parser.add_argument("--full-cpus", default="0,1",
+                        help="CPUs (taskset list) for the full sync --once: with more than one "
+                        "zonepub judges in worker processes; '0' measures one process")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where Redis, zone files, stores and logs go (default: a "
                         "temporary directory, removed afterwards)")

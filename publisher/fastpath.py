@@ -3,14 +3,17 @@
 A full sync judges every key of the source, a million or more, so the general path's
 dataclasses, field dicts and trial TXT encodings dominate its cost.  This module does
 the same for the common case -- the ``rspamd`` layout read from one server, a hash of
-``n``, ``l`` and ``v<bucket>`` fields -- on plain values: the TXT text formatted once,
-the A RRset looked up by score, the packed answer joined from precomputed RRset
-headers, and an IPv4 ``ip`` token turned into its store key directly.
+exactly ``n``, ``l`` and the bucket's ``v`` field (HMGET of those three, and HLEN to
+know there is nothing else) -- on plain values: the TXT text formatted once, the A
+RRset and the ``sc`` text taken from a table of the 20,001 rounded scores, the packed
+answer joined from precomputed RRset headers, and an IPv4 ``ip`` token turned into its
+store key directly.
 
-Anything else (a key of another type, an absent or malformed field, an IPv6 or masked
-token, a TXT record over 255 bytes) goes to :meth:`publisher.sync.ZoneSync.evaluate`
-key by key, which also logs and counts it.  Both paths must give byte-identical store
-entries and the same counts: tests/test_sync_fastpath.py compares them.
+Anything else (a key of another type or gone, other fields, an absent or malformed
+field, an IPv6 or masked token, a TXT record over 255 bytes) is handed back: the pass
+reads it whole and judges it with :meth:`publisher.sync.ZoneSync.evaluate`, which also
+logs and counts it.  Both paths must give byte-identical store entries and the same
+counts: tests/test_sync_fastpath.py compares them.
 """
 
 from __future__ import annotations

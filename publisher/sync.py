@@ -329,8 +329,8 @@ class ZoneSync:
         self.source.close()
 
     def _report(self, result: Result, kind: str) -> None:
-        if result.plan.empty and kind != "full":
-            return
+        if result.plan.empty and kind == "incremental":
+            return  # a periodic pass is logged even when it changes nothing
         log.info("zone=%s %s sync: %s; serial %d; %.2f s; keys: %s", self.config.origin, kind,
                  result.plan.summary(), result.serial, result.seconds, result.stats.line())
 
