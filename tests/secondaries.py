@@ -141,12 +141,43 @@ class Secondary:
                 return int(rrset[0].serial)
         return None
 
-    def wait_for_serial(self, origin: str, serial: int, timeout: float = 15) -> None:
-        """Poll until the secondary serves ``serial`` for ``origin``."""
-        wait_for(lambda: self.serial(origin) == serial, timeout,
+    def log_mark(self) -> int:
+        """The length of the log now, for :meth:`wait_for_serial`'s ``since``."""
+        return len(self.log_text())
+
+    def wait_for_serial(self, origin: str, serial: int, timeout: float = 15,
+                        since: int | None = None) -> None:
+        """Poll until the secondary serves ``serial`` for ``origin``.
+
+        A failed transfer of ``origin`` logged after the ``since`` mark (or after the call)
+        ends the wait at once: the secondary retries only minutes later.
+        """
+        start = self.log_mark() if since is None else since
+
+        def served() -> bool:
+            if self.serial(origin) == serial:
+                return True
+            if self.failed(origin, self.log_text()[start:]):
+                pytest.fail(f"{self.kind} failed to transfer {origin} serial {serial}; "
+                            f"its log:\n{self.log_text()}")
+            return False
+
+        wait_for(served, timeout,
                  lambda: f"{self.kind} does not serve {origin} serial {serial} "
                          f"(serves {self.serial(origin)}); its log:\n{self.log_text()}",
                  self)
+
+    def failed(self, origin: str, log: str | None = None) -> bool:
+        """Whether the secondary logged a failed transfer (or refresh) of ``origin``.
+
+        Knot 3.2: "[bl.example.net.] refresh, remote repzone, address ..., failed (...)";
+        NSD 4.6: "xfrd: zone bl.example.net received error code REFUSED from ..." and,
+        for a bad signature, "xfrd: zone bl.example.net, from ...: bad tsig signature".
+        """
+        zone = re.escape(origin.rstrip(".").lower())
+        pattern = (rf"\[{zone}\.\] refresh, [^\n]*failed" if self.kind == "knot"
+                   else rf"xfrd: zone {zone}(?: received error code|,[^\n]*bad)")
+        return re.search(pattern, self.log_text() if log is None else log) is not None
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
