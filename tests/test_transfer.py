@@ -403,3 +403,19 @@ def _apply(responder: Responder, copy: dns.versioned.Zone,
             if inbound.process_message(message):
                 break
     return messages
+
+
+def test_signed_queries_are_verified_and_answered_signed(server: Zoned) -> None:
+    """Secondaries sign their SOA checks (Knot before every refresh): RFC 8945 5.2, 5.3."""
+    query = dns.message.make_query(f"{IP}.", "SOA")
+    query.use_tsig(KEY)
+    for send in (dns.query.udp, dns.query.tcp):
+        reply = send(query, "127.0.0.1", port=server.port, timeout=2)  # verifies the TSIG
+        assert reply.had_tsig and reply.rcode() == dns.rcode.NOERROR
+        assert reply.answer[0].rdtype == dns.rdatatype.SOA
+    query = dns.message.make_query(f"{IP}.", "SOA")
+    query.use_tsig(WRONG)
+    reply = _raw_tcp(server, query.to_wire())
+    assert reply[3] & 0x0F == dns.rcode.NOTAUTH
+    parsed = dns.message.from_wire(reply, keyring=lambda _m, _n: False)
+    assert parsed.tsig is not None and parsed.tsig[0].error == dns.rcode.BADSIG

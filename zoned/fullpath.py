@@ -12,6 +12,8 @@ compression and a size limit, and is the library the client side and the tests u
 
 from __future__ import annotations
 
+import logging
+
 import dns.exception
 import dns.message
 import dns.name
@@ -21,6 +23,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from zoned import tsig
 from zoned.authority import DROP, Authority, Outcome
 from zoned.wire import (
     AA,
@@ -54,6 +57,8 @@ _FORMERR_QTYPES = frozenset({41, 249, 250})
 _NOTIMP_QTYPES = frozenset({T_MAILA, T_MAILB})
 _TRANSFER_QTYPES = frozenset({T_AXFR, T_IXFR})
 
+log = logging.getLogger(__name__)
+
 
 def header_only(data: bytes, rcode: int) -> bytes:
     """A reply of just a header: for a message whose question cannot be trusted."""
@@ -66,6 +71,9 @@ class FullPath:
 
     def __init__(self, authority: Authority) -> None:
         self.authority = authority
+        # Secondaries sign their SOA queries with the transfer key (Knot does before every
+        # refresh); such a query is verified, and its answer signed (RFC 8945 5.2, 5.3).
+        self.ring = tsig.keyring(authority.tsig_keys)
 
     def answer(self, data: bytes, tcp: bool, peer: str | None = None) -> bytes | None:
         """The reply to ``data``; None when it must be dropped (too short, or a response)."""
@@ -75,7 +83,10 @@ class FullPath:
         if flags & QR:
             return None  # never answer a response: that is how reflection loops start
         try:
-            query = dns.message.from_wire(data)
+            query = tsig.parse(data, self.ring)
+        except tsig.TsigRejected as exc:
+            log.info("query rejected: %s", exc)
+            return tsig.rejection(data, exc)
         except Exception:  # noqa: BLE001 - any parser failure means a malformed message
             return header_only(data, FORMERR)
         opcode = (flags & OPCODE_MASK) >> OPCODE_SHIFT
@@ -108,6 +119,10 @@ class FullPath:
         outcome: Outcome | None = None,
     ) -> bytes:
         response = dns.message.Message(id=query.id)
+        if query.had_tsig and query.keyname is not None:
+            key = self.ring[query.keyname]
+            response.use_tsig(key, query.keyname, algorithm=key.algorithm)
+            response.request_mac = query.mac or b""
         flags = HEADER.unpack_from(data)[1]
         response.flags = QR | (flags & (OPCODE_MASK | RD | CD))
         if query.edns >= 0:
