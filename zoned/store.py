@@ -42,8 +42,10 @@ import os
 import struct
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Self
@@ -119,6 +121,10 @@ class _Closing(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+_first = itemgetter(0)
+_ends = itemgetter(0, -1)
 
 
 def _network_plen(key: bytes) -> tuple[int, int] | None:
@@ -562,6 +568,53 @@ class Transaction:
                 self._bytes += PER_CHANGE + len(key) + (len(old) if old else 0) + len(value)
                 if self._bytes > self._max_bytes:
                     self._changes = None
+
+    def put_many(self, items: Iterable[tuple[bytes, bytes]]) -> None:
+        """:meth:`put` of every (key, value) pair, keys distinct.
+
+        A first sync writes millions of entries into an empty store, which is not
+        journaled: there every put is an insert, so LMDB's ``putmulti`` does them in
+        one C loop and the per-length network counts are tallied once at the end.
+        Anywhere else this is a loop of :meth:`put`.
+        """
+        handle = self._handle
+        txn = self._txn
+        assert txn is not None
+        try:
+            empty = self._changes is None and not txn.stat(handle.names)["entries"]
+        except lmdb.Error as exc:
+            raise handle.error("stat", exc) from exc
+        if not empty:
+            for key, value in items:
+                self.put(key, value)
+            return
+        pairs = items if isinstance(items, list) else list(items)
+        if not pairs:
+            return
+        try:
+            txn.cursor().putmulti(pairs, dupdata=False, overwrite=True)
+            distinct = txn.stat(handle.names)["entries"]  # the store was empty
+        except lmdb.Error as exc:
+            raise handle.error(f"put of {len(pairs)} entries", exc) from exc
+        self._dirty = True
+        if self._plens is None:
+            return
+        keys: Iterable[bytes]
+        if distinct != len(pairs):  # a key given twice: count each once
+            keys = {key for key, _ in pairs}
+        else:
+            keys = list(map(_first, pairs))
+        # Keys of one length, first and last byte are all networks of one prefix length
+        # or none: count those groups in C, then classify one key of each.
+        groups = Counter(zip(map(len, keys), map(_ends, keys), strict=True))
+        for (length, (first, last)), count in groups.items():
+            if length < 2:
+                continue  # not a network key
+            net = _network_plen(bytes([first]) + bytes(length - 2) + bytes([last]))
+            if net is not None:
+                counts = self._plens[net[0]]
+                counts[net[1]] = counts.get(net[1], 0) + count
+                self._plens_changed = True
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; False if it was absent."""
