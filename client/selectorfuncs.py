@@ -447,9 +447,12 @@ def url_protocol(url: Url) -> str:
     return scheme.lower()
 
 
+_NOT_LISTED = frozenset({"image", "content"})
+
+
 def is_listed_url(url: Url) -> bool:
     """Whether ``task:get_urls()`` returns ``url``: not an image or inline content."""
-    return not url.flags & {"image", "content"}
+    return url.flags.isdisjoint(_NOT_LISTED)
 
 
 def sender_address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
