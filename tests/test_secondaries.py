@@ -87,15 +87,6 @@ IP_AFTER_NAMES = ["1.2.0.192", "41.2.0.192", names.reverse_ip("2001:db8:7::1")]
 NETWORK_NAMES = ["1.3.16.172", "200.255.31.172", "9.9.30.10"]
 NETWORK_MISSES = ["1.0.32.172", "1.255.15.172", "9.9.31.10"]
 
-# zoned answers a TSIG-signed SOA query with FORMERR (a bare 12-byte header, unsigned),
-# over UDP and TCP.  Knot checks the SOA so before every refresh, signed with the remote's
-# key, so with TSIG it takes the first AXFR but never follows a NOTIFY.
-KNOT_TSIG_SOA = pytest.mark.xfail(
-    reason="zoned answers TSIG-signed SOA queries with FORMERR; Knot's refresh after a "
-           "NOTIFY sends one (RFC 8945 5.2: verify and sign the response)",
-    strict=True,
-)
-FOLLOWING = ["knot", pytest.param("knot+tsig", marks=KNOT_TSIG_SOA), "nsd", "nsd+tsig"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -270,7 +261,7 @@ def test_the_checks_in_the_docs_show_the_zone_at_both_ends(pair: Pair) -> None:
 # --------------------------------------------------------------------------- NOTIFY, IXFR
 
 
-@pytest.mark.parametrize("pair", FOLLOWING, indirect=True)
+@pytest.mark.parametrize("pair", PAIRS, indirect=True)
 @pytest.mark.parametrize("origin", ORIGINS)
 def test_notify_brings_a_publish_to_the_secondary_by_ixfr(pair: Pair, origin: str) -> None:
     """After a publish, zoned NOTIFYs the secondary, which takes the change by IXFR.
@@ -309,7 +300,7 @@ def test_notify_brings_a_publish_to_the_secondary_by_ixfr(pair: Pair, origin: st
         assert transfers[-1] == "IXFR", pair.secondary.log_text()
 
 
-@pytest.mark.parametrize("pair", FOLLOWING, indirect=True)
+@pytest.mark.parametrize("pair", PAIRS, indirect=True)
 def test_published_networks_reach_the_secondary_and_answer_as_in_zoned(pair: Pair) -> None:
     """Networks published into the IP zone reach the secondary after the NOTIFY.
 
