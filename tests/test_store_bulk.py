@@ -86,3 +86,26 @@ def test_put_many_with_a_key_given_twice_counts_it_once(tmp_path: Path) -> None:
         assert state(store)[1] == (8,)
     finally:
         store.close()
+
+
+def test_several_put_many_calls_equal_puts(tmp_path: Path) -> None:
+    """Batches written one after another, a key repeated across them, equal put() each."""
+    entries = list(sample().items())
+    batches = [entries[:30], entries[30:60] + [(entries[0][0], b"again")], entries[60:]]
+    results = []
+    for bulk in (True, False):
+        store = ZoneStore.create_or_open(tmp_path / f"z{bulk}", "ip", map_size=1 << 26,
+                                         clock=lambda: T0)
+        try:
+            with store.transaction() as txn:
+                for batch in batches:
+                    if bulk:
+                        txn.put_many(batch)
+                    else:
+                        for key, value in batch:
+                            txn.put(key, value)
+            results.append(state(store))
+        finally:
+            store.close()
+    assert results[0] == results[1]
+    assert dict(results[0][0])[entries[0][0]] == b"again"

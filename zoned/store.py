@@ -570,51 +570,59 @@ class Transaction:
                     self._changes = None
 
     def put_many(self, items: Iterable[tuple[bytes, bytes]]) -> None:
-        """:meth:`put` of every (key, value) pair, keys distinct.
+        """:meth:`put` of every (key, value) pair, in one C loop where it can be.
 
         A first sync writes millions of entries into an empty store, which is not
-        journaled: there every put is an insert, so LMDB's ``putmulti`` does them in
-        one C loop and the per-length network counts are tallied once at the end.
-        Anywhere else this is a loop of :meth:`put`.
+        journaled: there LMDB's ``putmulti`` writes each batch and the per-length
+        network counts are tallied per batch -- or recounted from the store when a key
+        was there already (a batch repeating a key, or an overwrite).  A journaled
+        transaction needs each old value, so there this is a loop of :meth:`put`.
         """
-        handle = self._handle
-        txn = self._txn
-        assert txn is not None
-        try:
-            empty = self._changes is None and not txn.stat(handle.names)["entries"]
-        except lmdb.Error as exc:
-            raise handle.error("stat", exc) from exc
-        if not empty:
+        if self._changes is not None:
             for key, value in items:
                 self.put(key, value)
             return
+        handle = self._handle
+        txn = self._txn
+        assert txn is not None
         pairs = items if isinstance(items, list) else list(items)
         if not pairs:
             return
         try:
+            before = txn.stat(handle.names)["entries"]
             txn.cursor().putmulti(pairs, dupdata=False, overwrite=True)
-            distinct = txn.stat(handle.names)["entries"]  # the store was empty
+            inserted = txn.stat(handle.names)["entries"] - before
         except lmdb.Error as exc:
             raise handle.error(f"put of {len(pairs)} entries", exc) from exc
         self._dirty = True
         if self._plens is None:
             return
-        keys: Iterable[bytes]
-        if distinct != len(pairs):  # a key given twice: count each once
-            keys = {key for key, _ in pairs}
+        if inserted == len(pairs):  # all new: count them
+            self._tally(list(map(_first, pairs)), self._plens)
         else:
-            keys = list(map(_first, pairs))
-        # Keys of one length, first and last byte are all networks of one prefix length
-        # or none: count those groups in C, then classify one key of each.
+            try:
+                every = list(txn.cursor().iternext(keys=True, values=False))
+            except lmdb.Error as exc:
+                raise handle.error("recount networks", exc) from exc
+            self._plens = {family: {} for family in self._plens}
+            self._tally(every, self._plens)
+        self._plens_changed = True
+
+    @staticmethod
+    def _tally(keys: list[bytes], plens: dict[int, dict[int, int]]) -> None:
+        """Add ``keys``' networks to the per-length counts.
+
+        Keys of one length, first and last byte are all networks of one prefix length
+        or none: count those groups in C, then classify one key of each.
+        """
         groups = Counter(zip(map(len, keys), map(_ends, keys), strict=True))
         for (length, (first, last)), count in groups.items():
             if length < 2:
                 continue  # not a network key
             net = _network_plen(bytes([first]) + bytes(length - 2) + bytes([last]))
             if net is not None:
-                counts = self._plens[net[0]]
+                counts = plens[net[0]]
                 counts[net[1]] = counts.get(net[1], 0) + count
-                self._plens_changed = True
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; False if it was absent."""
