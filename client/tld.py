@@ -52,6 +52,8 @@ def _psl() -> PublicSuffixList:
 
 def _is_ip_literal(host: str) -> bool:
     text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if ":" not in text and not text[-1:].isdigit():
+        return False  # neither IPv6 nor dotted IPv4: spare the parser (and its exception)
     try:
         ipaddress.ip_address(text)
     except ValueError:
