@@ -209,11 +209,28 @@ class ZoneSync:
         if workers is None:
             workers = default_workers()
         if workers > 0 and self.fast is not None:
+            if not dry_run and self.store.count() == 0:
+                return self._first(full, workers)
             run_workers(full, workers)
         else:
             while not full.step():
                 pass
         return full.finish(dry_run=dry_run, force=force)
+
+    def _first(self, full: FullPass, workers: int) -> Result:
+        """The first sync into an empty store, with its writes done as batches come in.
+
+        The plan of an empty store is every entry added, and nothing to refuse: so the
+        write transaction opens first and each batch goes in while the workers judge
+        the next ones.  Committed once at the end, or never (Redis lost, killed).
+        """
+        with self.store.transaction() as txn:
+            run_workers(full, workers, txn)
+            plan = Plan(txn.serial_before, 0, adds=full.desired)
+            if not plan.empty:
+                log.info("zone=%s committing %s", self.config.origin, plan.summary())
+        return Result(plan, txn.serial_after, full.stats, time.monotonic() - full.started,
+                      True)
 
     def incremental(self, keys: Sequence[bytes]) -> Result:
         """Re-read ``keys`` and commit what changed for them."""
@@ -378,19 +395,25 @@ class FullPass:
             self.progress.add(size)
         return False
 
-    def judge_general(self, keys: Sequence[bytes]) -> None:
-        """Read ``keys`` whole (HGETALL) and judge them on the general path."""
-        self._judge(self.sync.read(keys, self.stats))
+    def judge_general(self, keys: Sequence[bytes]) -> dict[bytes, bytes]:
+        """Read ``keys`` whole (HGETALL) and judge them on the general path.
 
-    def _judge(self, items: list[_Token]) -> None:
+        Returns the entries added to :attr:`desired`.
+        """
+        return self._judge(self.sync.read(keys, self.stats))
+
+    def _judge(self, items: list[_Token]) -> dict[bytes, bytes]:
         sync = self.sync
+        added: dict[bytes, bytes] = {}
         for item in items:
             token, result = sync.evaluate(item, self.stats)
             if result is KEEP:
                 if token is not None:
                     self.keep.update(sync._owner_keys(token))
                 continue
-            self.desired.update(result)
+            added.update(result)
+        self.desired.update(added)
+        return added
 
     def finish(self, *, dry_run: bool = False, force: bool = False) -> Result:
         """Diff against the store and commit one serial (unless ``dry_run``)."""

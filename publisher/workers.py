@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from multiprocessing.pool import AsyncResult
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from publisher.source import RedisSource
 
 if TYPE_CHECKING:
     from publisher.sync import FullPass, ZoneSync
+    from zoned.store import Transaction
 
 MAX_WORKERS = 2
 # Batches handed out ahead of the one being merged, per worker: enough that no worker
@@ -46,6 +48,10 @@ def default_workers() -> int:
 
 def _start(sync: ZoneSync) -> None:
     global _zone, _source
+    # The publisher's own handlers (SIGTERM: stop the loop gracefully) would keep a
+    # worker alive through Pool.terminate(); Ctrl-C is the parent's to handle.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _zone = sync  # inherited through fork; the worker never touches its store
     settings = sync.settings
     _source = RedisSource(settings.urls, settings.prefix, cluster=settings.cluster)
@@ -64,31 +70,47 @@ def _judge(keys: list[bytes]) -> Judged:
     return desired, slow, (stats.keys, stats.published, stats.excluded, stats.below_min)
 
 
-def run(full: FullPass, workers: int) -> None:
-    """Judge every batch of ``full`` in ``workers`` processes; then ``full.finish()``."""
+def run(full: FullPass, workers: int, txn: Transaction | None = None) -> None:
+    """Judge every batch of ``full`` in ``workers`` processes; then ``full.finish()``.
+
+    With ``txn`` (an empty store's transaction), each batch's entries are also put in
+    it as they come: the merge is otherwise idle while the workers judge.
+    """
     sync = full.sync
     assert sync.fast is not None
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_start, initargs=(sync,)) as pool:
+    pool = context.Pool(workers, initializer=_start, initargs=(sync,))
+    try:
         pending: deque[tuple[int, AsyncResult[Judged]]] = deque()
         for keys in sync.source.scan_keys(sync.batch):
             if keys:
                 pending.append((len(keys), pool.apply_async(_judge, (keys,))))
             while len(pending) > AHEAD * workers:
-                _merge(full, *pending.popleft())
+                _merge(full, *pending.popleft(), txn)
         while pending:
-            _merge(full, *pending.popleft())
+            _merge(full, *pending.popleft(), txn)
+        pool.close()  # every batch is in: let the workers finish
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
 
 
-def _merge(full: FullPass, size: int, result: AsyncResult[Judged]) -> None:
+def _merge(full: FullPass, size: int, result: AsyncResult[Judged], txn: Transaction | None
+           ) -> None:
     desired, slow, (keys, published, excluded, below_min) = result.get()
     full.desired.update(desired)
+    if txn is not None:
+        txn.put_many(list(desired.items()))
     stats = full.stats
     stats.keys += keys
     stats.published += published
     stats.excluded += excluded
     stats.below_min += below_min
     if slow:
-        full.judge_general(slow)
+        general = full.judge_general(slow)
+        if txn is not None:
+            txn.put_many(list(general.items()))
     if full.progress is not None:
         full.progress.add(size)

@@ -168,3 +168,27 @@ def test_common_hashes_stay_on_the_fast_path(zones: Path, redis_url: str  # noqa
         assert slow == []
     finally:
         sync.close()
+
+
+def test_first_sync_in_workers_writes_the_store_the_general_path_writes(
+        tmp_path: Path, redis_url: str) -> None:  # noqa: F811
+    """A first sync (workers writing batches as they come) leaves the same store."""
+    fill(redis.Redis.from_url(redis_url))
+    stores = []
+    for how in ("workers", "general"):
+        zones = copy_zones(tmp_path / how)
+        config = load_zone_file(zones / "bl.example.net.yaml")
+        settings = source_settings(config, redis_url)
+        assert settings is not None
+        sync = ZoneSync(config, settings, batch=37)
+        try:
+            if how == "general":
+                sync.fast = None
+            result = sync.full(workers=2 if how == "workers" else 0)
+            assert result.serial > 0
+            with sync.store.reader() as reader:
+                stores.append((list(reader.entries()), reader.plens4, reader.plens6,
+                               vars(result.stats), len(result.plan.adds)))
+        finally:
+            sync.close()
+    assert stores[0] == stores[1]
