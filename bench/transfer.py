@@ -157,7 +157,15 @@ def main() -> None:
                   "--port", str(port), "--log-file", str(log)], args.workdir / "zoned.out",
                  cwd=REPO)
     try:
-        time.sleep(1.5)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("zoned did not start") from None
+                time.sleep(0.1)
         before = status(proc.pid, "RssAnon")
         sampler = AnonPeak(proc.pid)
         sampler.start()

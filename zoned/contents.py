@@ -197,25 +197,38 @@ class Shadows:
     """
 
     def __init__(self, zone: ServedZone, store_networks: Iterable[bytes]) -> None:
-        self.nodes: Counter[Path] = Counter()
-        self.above: Counter[Path] = Counter()  # proper prefixes of the nodes
+        # Paths as dotted strings: a zone may hold a million /64s, and 16-tuples of labels
+        # cost several times the memory.
+        self.nodes: Counter[str] = Counter()
         for key in (*zone.blocked_nets.answers, *zone.nets.answers, *store_networks):
-            path = key_path(key)
-            self.nodes[path] += 1
-            self.above.update(path[:i] for i in range(len(path)))
+            self.nodes[".".join(key_path(key))] += 1
+        self.heads = frozenset(node.split(".", 1)[0] for node in self.nodes)
+        self._above: Counter[str] | None = None
 
     def touches(self, path: Path) -> bool:
         """Whether an entry lies at or above ``path``."""
         nodes = self.nodes
-        return any(path[:i] in nodes for i in range(len(path) + 1))
+        if "" in nodes:
+            return True  # a /0, or a network shorter than one label
+        if not path or path[0] not in self.heads:
+            return False
+        return any(".".join(path[:i]) in nodes for i in range(1, len(path) + 1))
 
     def related_to_other(self, path: Path) -> bool:
         """Whether an entry besides the one at ``path`` lies at, above or below it."""
+        if self._above is None:
+            self._above = Counter(
+                ".".join(labels[:i])
+                for node in self.nodes
+                for labels in (node.split(".") if node else [],)
+                for i in range(len(labels))
+            )
         nodes = self.nodes
+        dotted = ".".join(path)
         return (
-            nodes[path] > 1
-            or self.above[path] > 0
-            or any(path[:i] in nodes for i in range(len(path)))
+            nodes[dotted] > 1
+            or self._above[dotted] > 0
+            or any(".".join(path[:i]) in nodes for i in range(len(path)))
         )
 
 
