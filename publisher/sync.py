@@ -210,21 +210,26 @@ class ZoneSync:
             workers = default_workers()
         if workers > 0 and self.fast is not None:
             if not dry_run and self.store.count() == 0:
-                return self._first(full, workers)
+                first = self._first(full, workers)
+                if first is not None:
+                    return first
             run_workers(full, workers)
         else:
             while not full.step():
                 pass
         return full.finish(dry_run=dry_run, force=force)
 
-    def _first(self, full: FullPass, workers: int) -> Result:
+    def _first(self, full: FullPass, workers: int) -> Result | None:
         """The first sync into an empty store, with its writes done as batches come in.
 
         The plan of an empty store is every entry added, and nothing to refuse: so the
         write transaction opens first and each batch goes in while the workers judge
         the next ones.  Committed once at the end, or never (Redis lost, killed).
+        None, with nothing read, if another writer filled the store in the meantime.
         """
         with self.store.transaction() as txn:
+            if self.store.count():  # checked again under the write lock
+                return None
             run_workers(full, workers, txn)
             plan = Plan(txn.serial_before, 0, adds=full.desired)
             if not plan.empty:

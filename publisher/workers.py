@@ -6,8 +6,9 @@ SCANs here and hands the batches of keys to forked workers, each reading its bat
 over its own Redis connection (HMGET, HLEN) and judging them on the fast path.  The
 results come back in batch order and go into the same :class:`~publisher.sync.FullPass`
 as a single-process pass fills, so the diff, the safety check and the one commit are
-unchanged: nothing is written until every batch is in, and a worker's error (Redis
-gone, say) is raised here before anything is.
+unchanged: nothing is committed until every batch is in, and a worker's error (Redis
+gone, say) is raised here before anything is.  Into an empty store (a first sync) the
+batches are written as they come, in the one transaction committed at the end.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def _judge(keys: list[bytes]) -> Judged:
 
 
 def run(full: FullPass, workers: int, txn: Transaction | None = None) -> None:
-    """Judge every batch of ``full`` in ``workers`` processes; then ``full.finish()``.
+    """Judge every batch of ``full`` in ``workers`` processes; the caller finishes the pass.
 
     With ``txn`` (an empty store's transaction), each batch's entries are also put in
     it as they come: the merge is otherwise idle while the workers judge.
