@@ -31,6 +31,8 @@ Hash = dict[bytes, bytes]
 # and HLEN reply; a key of another type gets hiredis.ReplyError in both.
 Batch = tuple[list[bytes], list[Any], list[Any]]
 _RECV_SIZE = 1 << 16
+_LIST: frozenset[type] = frozenset({list})
+_INT: frozenset[type] = frozenset({int})
 
 
 class SourceError(Exception):
@@ -209,7 +211,7 @@ class RedisSource:
         # Replies come in the order the commands went: one of another shape (a push
         # message, say) stops the pass rather than shifting every reply onto the
         # wrong key.
-        if not ({type(v) for v in values} <= {list} and {type(n) for n in lengths} <= {int}):
+        if not (set(map(type, values)) <= _LIST and set(map(type, lengths)) <= _INT):
             self._check_replies(keys, values, lengths, width)
         return values, lengths
 
