@@ -21,7 +21,7 @@ from client.txt import TxtError
 from zoned import keys
 from zoned.answers import token_answer
 from zoned.config import ZoneConfig
-from zoned.store import Kind, ZoneStore
+from zoned.store import ZoneStore
 from zoned.wire import name_labels
 
 Fields = Mapping[str, int | float | str]
@@ -137,8 +137,7 @@ def write_entries(
     Returns (added, changed, deleted, serial before, serial after); ``replace``
     deletes every key that ``entries`` does not hold.
     """
-    kind: Kind = "ip" if config.scheme.kind == "ip" else "name"
-    store = ZoneStore.create_or_open(config.store, kind)
+    store = ZoneStore.for_zone(config)
     try:
         stale = [key for key, _ in store.entries() if key not in entries] if replace else []
         added = changed = deleted = 0

@@ -100,8 +100,7 @@ class ZoneSync:
         self.source = source or RedisSource(settings.urls, settings.prefix,
                                             cluster=settings.cluster)
         self.batch = batch
-        self.store = ZoneStore.create_or_open(
-            config.store, "ip" if config.scheme.kind == "ip" else "name")
+        self.store = ZoneStore.for_zone(config)
         ip_tokens = settings.selector in IP_SELECTORS
         self.exclusions = Exclusions.load(settings.exclude, ip=ip_tokens)
         self.never = never_listed(config)
