@@ -453,13 +453,21 @@ class Client(BaseClient):
         try:
             response = dns.query.tcp(_message(query), host, timeout=self.config.timeout,
                                      port=port)
-        except dns.exception.Timeout:
-            return failure(query, "timeout", f"no TCP reply from {_where(server)}")
-        except (OSError, EOFError) as exc:
-            return failure(query, "error", f"{_where(server)} over TCP: {exc}")
-        except (dns.exception.DNSException, ValueError) as exc:
-            return failure(query, "error", f"{_where(server)}: unparseable response: {exc}")
+        except _TCP_ERRORS as exc:
+            return _tcp_failure(query, server, exc)
         return _message_answer(query, response)
+
+
+_TCP_ERRORS = (dns.exception.DNSException, OSError, EOFError, ValueError)
+
+
+def _tcp_failure(query: Query, server: Server, exc: BaseException) -> Answer:
+    """What a failed TCP exchange reports; both faces share the wording."""
+    if isinstance(exc, dns.exception.Timeout):
+        return failure(query, "timeout", f"no TCP reply from {_where(server)}")
+    if isinstance(exc, OSError | EOFError):
+        return failure(query, "error", f"{_where(server)} over TCP: {exc}")
+    return failure(query, "error", f"{_where(server)}: unparseable response: {exc}")
 
 
 # ------------------------------------------------------------------ async face
@@ -825,10 +833,6 @@ class AsyncClient(BaseClient):
             response = await dns.asyncquery.tcp(
                 _message(query), host, timeout=self.config.timeout, port=port
             )
-        except dns.exception.Timeout:
-            return failure(query, "timeout", f"no TCP reply from {_where(server)}")
-        except (OSError, EOFError) as exc:
-            return failure(query, "error", f"{_where(server)} over TCP: {exc}")
-        except (dns.exception.DNSException, ValueError) as exc:
-            return failure(query, "error", f"{_where(server)}: unparseable response: {exc}")
+        except _TCP_ERRORS as exc:
+            return _tcp_failure(query, server, exc)
         return _message_answer(query, response)
