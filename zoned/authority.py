@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from zoned.access import TsigKey
+from zoned import tsig
 from zoned.packed import find_rrset, first_rrset
 from zoned.wire import NOERROR, NXDOMAIN, REFUSED, T_ANY, T_CNAME, T_SOA
 from zoned.zone import Found, ServedZone
@@ -49,15 +49,12 @@ class Authority:
         self.depths = tuple(sorted({len(labels) for labels in self.zones}, reverse=True))
         self._nxdomain = {z.labels: negative(z, NXDOMAIN) for z in self.zones.values()}
         self._nodata = {z.labels: negative(z, NOERROR) for z in self.zones.values()}
-
-    @property
-    def tsig_keys(self) -> list[TsigKey]:
-        """The TSIG keys of every zone's transfer section: one keyring for the server."""
-        return [
+        # The TSIG keys of every zone's transfer section, for transfers and signed queries.
+        self.keyring = tsig.keyring(
             zone.config.transfer.key
             for zone in self.zones.values()
             if zone.config.transfer is not None and zone.config.transfer.key is not None
-        ]
+        )
 
     def refresh(self) -> bool:
         """Pick up new store serials; True if any zone changed."""

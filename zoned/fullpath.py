@@ -73,7 +73,7 @@ class FullPath:
         self.authority = authority
         # Secondaries sign their SOA queries with the transfer key (Knot does before every
         # refresh); such a query is verified, and its answer signed (RFC 8945 5.2, 5.3).
-        self.ring = tsig.keyring(authority.tsig_keys)
+        self.ring = authority.keyring
 
     def answer(self, data: bytes, tcp: bool, peer: str | None = None) -> bytes | None:
         """The reply to ``data``; None when it must be dropped (too short, or a response)."""

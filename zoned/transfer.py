@@ -158,7 +158,7 @@ class Transfers:
     def __init__(self, authority: Authority, clock: Callable[[], float] = time.time) -> None:
         self.authority = authority
         self.clock = clock
-        self.ring = tsig.keyring(authority.tsig_keys)
+        self.ring = authority.keyring
 
     def answer(self, data: bytes, peer: str | None, tcp: bool) -> Iterator[bytes]:
         """The reply messages to a transfer request (one for a refusal, or over UDP)."""
