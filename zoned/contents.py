@@ -276,21 +276,21 @@ def _address_names(zone: ServedZone) -> Iterator[tuple[str, bytes]]:
         if not is_full(key):
             tree.append((key, value))
             continue
-        if shadows.touches(key_path(key)):
+        path = key_path(key)
+        if shadows.touches(path):
             tree.append((key, value))
             continue
-        name = address_name(key)
-        if name_key_of(name) not in statics:
-            yield name, value
+        if not statics or static_key(path) not in statics:
+            yield address_name(key), value
     if tree or zone.blocked_nets.answers or zone.nets.answers:
         placed: list[tuple[str, bytes]] = []
         AddressTree(families(zone, tree), lambda n, v: placed.append((n, v)), statics).run()
         yield from placed
 
 
-def name_key_of(name: str) -> bytes:
-    """The store key of a relative presentation name (labels reversed, see zoned.keys)."""
-    return ".".join(reversed(name.split("."))).encode("ascii")
+def static_key(path: Path) -> bytes:
+    """The key under which a static record at node ``path`` is held (see zoned.keys)."""
+    return ".".join(path).encode("ascii")
 
 
 def _store_names(zone: ServedZone, notes: list[str]) -> Iterator[tuple[str, bytes]]:

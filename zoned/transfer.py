@@ -48,7 +48,7 @@ from zoned.wire import (
     T_IXFR,
     T_SOA,
 )
-from zoned.zone import ServedZone
+from zoned.zone import ServedZone, prefix_range
 
 log = logging.getLogger(__name__)
 
@@ -361,8 +361,8 @@ def _change_name(view: ServedZone, key: bytes) -> str | None:
     """The relative owner of a changed store key, None when that name is not served."""
     if view.is_ip:
         if is_full(key):
-            name = address_name(key)
-            return None if contents.name_key_of(name) in view.statics else name
+            hidden = contents.static_key(key_path(key)) in view.statics
+            return None if hidden else address_name(key)
         return "*." + ".".join(reversed(key_path(key)))
     if key in view.statics or key in view.blocked_names:
         return None
@@ -384,12 +384,7 @@ def _covered_in_store(view: ServedZone, key: bytes) -> bool:
 
 def _has_entries_inside(reader: Reader, key: bytes) -> bool:
     """Whether store keys other than network ``key`` lie inside it."""
-    network = keys.key_network(key)
-    family = key[:1]
-    size = len(network.network_address.packed)
-    lo = family + network.network_address.packed
-    top = int(network.broadcast_address) + 1
-    hi = family + (top.to_bytes(size, "big") if top < 1 << (8 * size) else b"\xff" * (size + 2))
+    lo, hi = prefix_range(key[:1], key[1:-1], key[-1])
     return reader.has_range(lo, key) or reader.has_range(key + b"\x00", hi)
 
 

@@ -73,7 +73,7 @@ class NetTable:
     def covers(self, address: bytes, known_bits: int) -> bool:
         """Whether an entry lies inside, or covers, the first ``known_bits`` of ``address``."""
         family = keys.V4 if len(address) == 4 else keys.V6
-        lo, hi = _prefix_range(family, address, known_bits)
+        lo, hi = prefix_range(family, address, known_bits)
         plens = self.plens4 if len(address) == 4 else self.plens6
         if any(plen <= known_bits and keys.net_key_from(address, plen) in self.answers
                for plen in plens):
@@ -81,7 +81,7 @@ class NetTable:
         return any(lo <= key < hi for key in self.answers)
 
 
-def _prefix_range(family: bytes, address: bytes, known_bits: int) -> tuple[bytes, bytes]:
+def prefix_range(family: bytes, address: bytes, known_bits: int) -> tuple[bytes, bytes]:
     """Key range holding every network whose address starts with ``known_bits`` of ``address``."""
     width = len(address) * 8
     value = int.from_bytes(address, "big") >> (width - known_bits) << (width - known_bits)
@@ -253,7 +253,7 @@ class ServedZone:
             return Found.EMPTY
         if self.reader is not None:
             family = keys.V4 if len(address) == 4 else keys.V6
-            lo, hi = _prefix_range(family, address, known_bits)
+            lo, hi = prefix_range(family, address, known_bits)
             if self.reader.has_range(lo, hi):
                 return Found.EMPTY
             plens = self.reader.plens4 if len(address) == 4 else self.reader.plens6
