@@ -53,6 +53,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from addresses import is_public, make_tokens  # noqa: E402
 from procs import (  # noqa: E402
     Others,
     children_cpu,
@@ -123,23 +124,6 @@ def udp_drops() -> int:
 
 
 # -- data -----------------------------------------------------------------------------------
-
-
-def _valid(value: int) -> bool:
-    """A unicast public-looking address: not 0/8, 10/8, 127/8, multicast or above."""
-    first = value >> 24
-    return 1 <= first <= 223 and first not in (10, 127)
-
-
-def make_tokens(count: int, rng: random.Random) -> list[int]:
-    seen: set[int] = set()
-    tokens: list[int] = []
-    while len(tokens) < count:
-        value = rng.getrandbits(32)
-        if _valid(value) and value not in seen:
-            seen.add(value)
-            tokens.append(value)
-    return tokens
 
 
 def token_fields(rng: random.Random) -> dict[str, int | float | str]:
@@ -234,7 +218,7 @@ def build(workdir: Path, count: int, n_queries: int) -> Dataset:
         else:
             while True:
                 value = qrng.getrandbits(32)
-                if _valid(value) and value not in listed:
+                if is_public(value) and value not in listed:
                     break
         lines.append((reversed_name(value), "A" if qrng.random() < 0.5 else "TXT"))
     queries = workdir / "queries.txt"

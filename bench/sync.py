@@ -54,6 +54,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import redis
+from addresses import make_tokens, new_token
 from procs import (
     Others,
     cpu_model,
@@ -145,29 +146,12 @@ def start_redis(workdir: Path, pin: bool) -> Redis:
     raise RuntimeError(f"redis-server did not start; see {directory / 'redis.log'}")
 
 
-def _valid(value: int) -> bool:
-    """A unicast public-looking address: not 0/8, 10/8, 127/8, multicast or above."""
-    first = value >> 24
-    return 1 <= first <= 223 and first not in (10, 127)
-
-
 def dotted(value: int) -> str:
     return f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
 
 
 def reversed_name(value: int) -> str:
     return f"{value & 255}.{value >> 8 & 255}.{value >> 16 & 255}.{value >> 24}.{ZONE}"
-
-
-def make_tokens(count: int, rng: random.Random) -> list[int]:
-    seen: set[int] = set()
-    tokens: list[int] = []
-    while len(tokens) < count:
-        value = rng.getrandbits(32)
-        if _valid(value) and value not in seen:
-            seen.add(value)
-            tokens.append(value)
-    return tokens
 
 
 def _bulk(data: bytes) -> bytes:
@@ -430,14 +414,6 @@ def full_sync(zones: Path, store: Path, workdir: Path, redis_pid: int,
         read_plan = max(0.0, seconds - commit)
     return FullSync(cmd, wall, _num(found["keys"]), seconds, float(_num(found["rate"])),
                     found["stats"], read_plan, commit, store_size(store), busy, waited)
-
-
-def new_token(rng: random.Random, taken: set[int]) -> int:
-    while True:
-        value = rng.getrandbits(32)
-        if _valid(value) and value not in taken:
-            taken.add(value)
-            return value
 
 
 def new_key_lag(client: redis.Redis, port: int, value: int, timeout: float
