@@ -82,7 +82,6 @@ import argparse
 import functools
 import ipaddress
 import os
-import struct
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -105,7 +104,6 @@ from zoned.packed import Record, unpack
 from zoned.wire import T_A, T_MX, T_TXT
 from zoned.zone import ReaderPool, ServedZone
 
-_GROUP = struct.Struct("!HHH")
 _DECIMAL_LABELS = frozenset(str(octet) for octet in range(256))
 _NIBBLE_LABELS = frozenset("0123456789abcdef")
 

@@ -15,7 +15,6 @@ from the store; only the rest goes through the wildcard tree.
 from __future__ import annotations
 
 import bisect
-import struct
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,9 +22,9 @@ from dataclasses import dataclass, field
 import dns.name
 
 from zoned import keys
+from zoned.packed import join_rrsets
 from zoned.zone import ServedZone
 
-_GROUP = struct.Struct("!HHH")
 _DECIMAL_LABELS = frozenset(str(octet) for octet in range(256))
 _NIBBLE_LABELS = frozenset("0123456789abcdef")
 
@@ -38,9 +37,7 @@ def store_entries(zone: ServedZone) -> Iterator[tuple[bytes, bytes]]:
 
 def apex_answer(zone: ServedZone) -> bytes:
     """The apex RRsets (SOA with the store's serial, NS, static apex records) as packed."""
-    return b"".join(
-        _GROUP.pack(rtype, count, len(wire)) + wire for rtype, (count, wire) in zone.apex.items()
-    )
+    return join_rrsets(zone.apex)
 
 
 def key_labels(key: bytes) -> tuple[bytes, ...]:

@@ -14,7 +14,7 @@ unpacks them into library objects.  Records of one type are one RRset (RFC 2181 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 QUESTION_POINTER = b"\xc0\x0c"
@@ -82,6 +82,26 @@ def rrsets(packed: bytes) -> dict[int, tuple[int, bytes]]:
         result[rtype] = (count, packed[pos : pos + nbytes])
         pos += nbytes
     return result
+
+
+def join_rrsets(groups: Mapping[int, tuple[int, bytes]]) -> bytes:
+    """The packed answer of ``rrsets``' view: the inverse of :func:`rrsets`."""
+    return b"".join(_GROUP.pack(rtype, count, len(wire)) + wire
+                    for rtype, (count, wire) in groups.items())
+
+
+def ownerless(packed: bytes) -> Iterator[tuple[int, bytes]]:
+    """(rtype, record wire after its owner pointer) for each record, in wire order.
+
+    A zone transfer writes each record under its own owner name instead of the
+    question's pointer; the fixed fields and RDATA are copied as they are.
+    """
+    for rtype, (_, wire) in rrsets(packed).items():
+        pos = 0
+        while pos < len(wire):
+            rdlen = wire[pos + 10] << 8 | wire[pos + 11]
+            yield rtype, wire[pos + 2 : pos + 12 + rdlen]
+            pos += 12 + rdlen
 
 
 def unpack(packed: bytes) -> Iterator[Record]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from zoned import contents, keys, tsig
 from zoned.authority import Authority
 from zoned.contents import Shadows, address_name, is_aligned, is_full, key_path
 from zoned.journal import JournalEntry
-from zoned.packed import QUESTION_POINTER
+from zoned.packed import QUESTION_POINTER, ownerless
 from zoned.serial import serial_gt
 from zoned.store import Reader, StoreError
 from zoned.wire import (
@@ -53,7 +52,6 @@ from zoned.zone import ServedZone, prefix_range
 log = logging.getLogger(__name__)
 
 MESSAGE_SIZE = 16384  # bytes of records per message; fewer messages, fewer TSIG digests
-_GROUP = struct.Struct("!HHH")
 
 
 def transfer_question(data: bytes) -> int | None:
@@ -75,20 +73,6 @@ def transfer_question(data: bytes) -> int | None:
     if qtype not in (T_AXFR, T_IXFR) or pos + 5 > len(data):
         return None
     return pos + 5
-
-
-def split_rrs(packed: bytes) -> Iterator[tuple[int, bytes]]:
-    """(rtype, RR wire without its 2-byte owner pointer) for each record of a packed answer."""
-    pos = 0
-    end = len(packed)
-    while pos < end:
-        rtype, count, nbytes = _GROUP.unpack_from(packed, pos)
-        pos += 6
-        stop = pos + nbytes
-        while pos < stop:
-            rdlen = packed[pos + 10] << 8 | packed[pos + 11]
-            yield rtype, packed[pos + 2 : pos + 12 + rdlen]
-            pos += 12 + rdlen
 
 
 def owner_wire(name: str) -> bytes:
@@ -272,7 +256,7 @@ class Transfers:
         yield from _add_all(out, [soa])
         for name, packed in contents.names(view):
             owner = owner_wire(name)
-            for rtype, rr in split_rrs(packed):
+            for rtype, rr in ownerless(packed):
                 if name == "@" and rtype == T_SOA:
                     continue
                 full = out.add(owner + rr)
@@ -303,7 +287,7 @@ class Transfers:
         if name is None:
             return  # hidden by a static record or an ``unlisted`` block, before and after
         owner = owner_wire(name)
-        yield from _add_all(out, (owner + rr for _, rr in split_rrs(packed)))
+        yield from _add_all(out, (owner + rr for _, rr in ownerless(packed)))
 
     def _journal(
         self, view: ServedZone, client_serial: int
