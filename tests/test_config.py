@@ -230,7 +230,7 @@ def test_unknown_keys_suggest_the_field_meant(tmp_path: Path) -> None:
             1,
             "whatever",
             "unknown field; expected zone, ttl, soa, ns, ns_ttl, owner, answers, store, "
-            "journal, records, overrides, source, queries, transfer, keys",
+            "journal, records, overrides, source, queries, transfer, keys, widest_prefix",
         ),
     ]
 
@@ -651,3 +651,42 @@ def test_mutated_files_give_problems_not_crashes(
     except ConfigError as exc:
         assert exc.problems
         assert all(p.file == path and p.line >= 0 and p.column >= 0 for p in exc.problems)
+
+
+# ------------------------------------------------------------------ widest prefix
+
+
+def test_widest_prefix_defaults_and_bounds(tmp_path: Path) -> None:
+    """Defaults /8 and /16; a wider override is refused at its line; /0 never passes."""
+    from zoned.config import NetworkTooWide, WidestPrefix
+
+    assert load_zone_file(write(tmp_path, "a.yaml", MINIMAL)).widest_prefix == WidestPrefix(8, 16)
+    path = write(tmp_path, "b.yaml", MINIMAL + dedent("""\
+        overrides:
+          listed: [10.0.0.0/8, 10.0.0.0/7, "2001:db8::/16", "2001::/15"]
+          unlisted: [0.0.0.0/0, "::/0"]
+        """))
+    assert [(line, field) for line, _, field, _ in problems_of(path)] == [
+        (8, "overrides.listed[1]"),
+        (8, "overrides.listed[3]"),
+        (9, "overrides.unlisted[0]"),
+        (9, "overrides.unlisted[1]"),
+    ]
+    assert "widest_prefix.v4: /8" in problems_of(path)[0][3]
+    path = write(tmp_path, "c.yaml", MINIMAL + dedent("""\
+        widest_prefix: {v4: 1, v6: 128}
+        overrides:
+          listed: [128.0.0.0/1, "2001:db8::1/128"]
+          unlisted: [0.0.0.0/0]
+        """))
+    assert fields_of(path) == [(10, "overrides.unlisted[0]")]
+    zone = load_zone_file(write(tmp_path, "d.yaml", MINIMAL + "widest_prefix: {v4: 24}\n"))
+    assert zone.widest_prefix == WidestPrefix(24, 16)
+    assert zone.widest_prefix.allows(ipaddress.ip_network("192.0.2.0/24"))
+    with pytest.raises(NetworkTooWide):
+        zone.widest_prefix.check(ipaddress.ip_network("192.0.0.0/23"))
+    path = write(tmp_path, "e.yaml", MINIMAL + dedent("""\
+        widest_prefix: {v4: 0, v6: 129, v5: 3}
+        """))
+    assert fields_of(path) == [
+        (7, "widest_prefix.v4"), (7, "widest_prefix.v6"), (7, "widest_prefix.v5")]

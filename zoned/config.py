@@ -62,6 +62,8 @@ DEFAULT_NS_TTL = 3600
 DEFAULT_JOURNAL_SERIALS = 100
 DEFAULT_JOURNAL_BYTES = 64 * 1024 * 1024
 DEFAULT_JOURNAL_AGE = 7 * 86400
+DEFAULT_WIDEST_V4 = 8
+DEFAULT_WIDEST_V6 = 16
 _TXT_KEY = re.compile(r"[a-z0-9_]+\Z")
 _KINDS: dict[str, SchemeKind] = {"ip": "ip", "name": "name", "hash": "hash"}
 _HASH_KEYS = ("alg", "encoding", "length", "aliases")
@@ -103,6 +105,38 @@ class Journal:
     max_age: int  # seconds
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class NetworkTooWide(ValueError):
+    """A network shorter than the zone's widest prefix: it would list too much at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class WidestPrefix:
+    """The shortest prefix length a listed, unlisted or excluded network may have.
+
+    One stray ``0.0.0.0/0`` would list the whole Internet, so every network a zone takes
+    (overrides here; imports and exclude files in the publisher) is bounded; /0 never
+    passes because the minimum is 1.
+    """
+
+    v4: int = DEFAULT_WIDEST_V4
+    v6: int = DEFAULT_WIDEST_V6
+
+    def allows(self, network: Network) -> bool:
+        return network.prefixlen >= (self.v4 if network.version == 4 else self.v6)
+
+    def check(self, network: Network) -> None:
+        """Raise :class:`NetworkTooWide` (a ValueError) unless ``network`` is allowed."""
+        if not self.allows(network):
+            key, bound = ("v4", self.v4) if network.version == 4 else ("v6", self.v6)
+            raise NetworkTooWide(
+                f"network {network} is wider than the zone allows "
+                f"(widest_prefix.{key}: /{bound})"
+            )
+
+
 @dataclass(frozen=True, slots=True)
 class ZoneConfig:
     """One served zone, as read from its file."""
@@ -127,6 +161,7 @@ class ZoneConfig:
     source_node: yaml.MappingNode | None = field(default=None, compare=False, repr=False)
     queries: QueryAcl | None = None  # None: everyone may query
     transfer: Transfer | None = None  # None: every transfer is refused
+    widest_prefix: WidestPrefix = WidestPrefix()
 
 
 # ------------------------------------------------------------------ format glue
@@ -192,6 +227,7 @@ _TOP = (
     "queries",
     "transfer",
     "keys",
+    "widest_prefix",
 )
 
 
@@ -216,6 +252,7 @@ class _ZoneReader:
         self.report = report
         self.origin = ""
         self.scheme: OwnerScheme | None = None
+        self.widest = WidestPrefix()
 
     def read(self, root: yaml.Node, result: _FileResult) -> ZoneConfig | None:
         top = read_section(self.report, root, "")
@@ -236,6 +273,7 @@ class _ZoneReader:
         store = self.store(top, result)
         journal = self.journal(top.section("journal"))
         records = read_records(self.report, top.section("records"), self.origin, ttl)
+        self.widest = self.widest_prefix(top.section("widest_prefix"))
         listed, unlisted = self.overrides(top.section("overrides"))
         source_node = top.take("source")
         source: Mapping[str, object] | None = None
@@ -271,6 +309,7 @@ class _ZoneReader:
             source_node=source_node,
             queries=queries,
             transfer=transfer,
+            widest_prefix=self.widest,
         )
 
     def soa(self, sec: Section | None) -> Soa | None:
@@ -492,6 +531,16 @@ class _ZoneReader:
         sec.done(("max_serials", "max_bytes", "max_age"))
         return journal
 
+    def widest_prefix(self, sec: Section | None) -> WidestPrefix:
+        if sec is None:
+            return WidestPrefix()
+        widest = WidestPrefix(
+            v4=sec.integer("v4", DEFAULT_WIDEST_V4, minimum=1, maximum=32),
+            v6=sec.integer("v6", DEFAULT_WIDEST_V6, minimum=1, maximum=128),
+        )
+        sec.done(("v4", "v6"))
+        return widest
+
     # ---------------------------------------------------------- overrides
 
     def overrides(self, sec: Section | None) -> tuple[tuple[ListedOverride, ...], tuple[str, ...]]:
@@ -568,6 +617,7 @@ class _ZoneReader:
         try:
             if kind == "ip":
                 network = parse_network(text)
+                self.widest.check(network)
                 if network.prefixlen == network.max_prefixlen:
                     return str(network.network_address)
                 return str(network)
