@@ -37,9 +37,12 @@ from client.scoring import (
     counters_score,
     rspamd_score,
 )
+from zoned.sourceconf import BUCKET_NAME as BUCKET_NAME
+from zoned.sourceconf import BUCKETS_PREFIX as BUCKETS_PREFIX
+from zoned.sourceconf import DEFAULT_BUCKETS as DEFAULT_BUCKETS
+from zoned.sourceconf import LAYOUTS as LAYOUTS
+from zoned.sourceconf import Bucket
 
-LAYOUTS: Final = ("rspamd", "counters", "buckets")
-BUCKET_NAME: Final = re.compile(r"[a-z0-9_]{1,16}")
 # Above this a "seconds" timestamp would be in the year 5138: it is milliseconds.
 _MS_THRESHOLD = 1e11
 # Plain decimal numbers only: float() would also take "nan", "inf", "1_0" and " 1".
@@ -56,18 +59,8 @@ class LayoutError(ValueError):
         self.field = field
 
 
-@dataclass(frozen=True, slots=True)
-class BucketSpec:
-    """A bucket of the ``buckets`` layout (or Rspamd's ``buckets``): name, window, weight."""
-
-    name: str
-    window: int  # seconds; windows are aligned to the unix epoch
-    mult: float = 1.0
-
-
-DEFAULT_BUCKETS: Final = (BucketSpec("1h", 3600, 1.5), BucketSpec("1d", 86400, 1.0))
+BucketSpec = Bucket  # the zone file's bucket type (zoned.sourceconf), by its name here
 RSPAMD_BUCKETS: Final = (BucketSpec("1m", 30 * 86400, 1.0),)  # Rspamd's default
-BUCKETS_PREFIX: Final = "RB:"  # the buckets layout's default; Rspamd's keys use "RR:"
 
 
 def bucket_specs(raw: object, where: str = "buckets") -> tuple[BucketSpec, ...]:

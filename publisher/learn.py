@@ -22,11 +22,10 @@ import csv
 import json
 import math
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
@@ -36,9 +35,10 @@ from publisher.layouts import (
     DEFAULT_BUCKETS,
     BucketSpec,
     bucket_key,
-    bucket_specs,
 )
 from zoned.config import ConfigError, ZoneConfig, find_zone
+from zoned.sourceconf import SourceSettings
+from zoned.sourceconf import redact as redact  # one rule for every message with a URL
 
 VERDICTS: Final = ("spam", "ham", "junk")
 SPAM_SCORE: Final = 15.0
@@ -235,36 +235,19 @@ def _zone(config_dir: Path, name: str) -> ZoneConfig:
     return zone
 
 
-def _first_url(raw: object) -> str:
-    """A source's ``redis``: one URL or a list; verdicts go to the first server.
-
-    The publisher sums the servers' counts, so any one of them counts a verdict once.
-    """
-    if isinstance(raw, str) and raw:
-        return raw
-    if isinstance(raw, Sequence) and raw and isinstance(raw[0], str) and raw[0]:
-        return raw[0]
-    raise LearnError(f"source.redis: expected a Redis URL or a list of them, got {raw!r}")
-
-
-def zone_target(source: Mapping[str, object], zone: str) -> tuple[str | None, str, tuple[
+def zone_target(source: SourceSettings, zone: str) -> tuple[str | None, str, tuple[
         BucketSpec, ...]]:
-    """(url, prefix, buckets) from a zone's raw ``source`` mapping."""
-    layout = source.get("layout", "rspamd")
-    if layout != "buckets":
-        raise LearnError(f"zone {zone}: source.layout is {layout!r}; learn writes 'buckets'")
-    if source.get("cluster") is True:
+    """(url, prefix, buckets) from a zone's validated ``source`` settings.
+
+    Verdicts go to the first server: the publisher sums the servers' counts, so any one
+    of them counts a verdict once.
+    """
+    if source.layout != "buckets":
+        raise LearnError(f"zone {zone}: source.layout is {source.layout!r}; "
+                         "learn writes 'buckets'")
+    if source.cluster:
         raise LearnError(f"zone {zone}: learn does not write to a Redis Cluster yet")
-    url = _first_url(source["redis"]) if "redis" in source else None
-    prefix = source.get("prefix", BUCKETS_PREFIX)
-    if not isinstance(prefix, str):
-        raise LearnError(f"zone {zone}: source.prefix: expected text, got {prefix!r}")
-    try:
-        buckets = (bucket_specs(source["buckets"], "source.buckets") if "buckets" in source
-                   else DEFAULT_BUCKETS)
-    except ValueError as exc:
-        raise LearnError(f"zone {zone}: {exc}") from None
-    return url, prefix, buckets
+    return (source.urls[0] if source.urls else None), source.prefix, source.buckets
 
 
 def target_of(args: argparse.Namespace) -> Target:
@@ -281,18 +264,6 @@ def target_of(args: argparse.Namespace) -> Target:
     if not url:
         raise LearnError("no Redis server: give --redis URL, or --zone with a source.redis")
     return Target(url, args.prefix if args.prefix is not None else prefix, buckets)
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit(parts._replace(netloc=user + host))
 
 
 # ------------------------------------------------------------------ the command

@@ -20,6 +20,8 @@ import redis
 import redis.cluster
 import redis.exceptions
 
+from zoned.sourceconf import redact
+
 log = logging.getLogger(__name__)
 
 # Keyspace events we need: K (keyspace channel), g (DEL, EXPIRE, RENAME...), h (hash
@@ -100,7 +102,7 @@ class RedisSource:
 
     def describe(self) -> str:
         """The servers, without passwords, for log lines."""
-        return ", ".join(_redact(url) for url in self.urls)
+        return ", ".join(redact(url) for url in self.urls)
 
     # -- reading -----------------------------------------------------------------
     def scan(self, count: int = 1000) -> Iterator[list[bytes]]:
@@ -374,8 +376,3 @@ def _command(*parts: bytes) -> bytes:
     return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
 
-def _redact(url: str) -> str:
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"

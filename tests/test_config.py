@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-from collections.abc import Mapping
 from pathlib import Path
 from textwrap import dedent
 
 import dns.rdata
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,11 +20,13 @@ from zoned.config import (
     ListedOverride,
     Problem,
     Soa,
+    SourceSettings,
     StaticRecord,
     ZoneConfig,
     load_zone_file,
     load_zones,
 )
+from zoned.sourceconf import DEFAULT_BUCKETS
 
 ZONES = Path(__file__).resolve().parent.parent / "zones"
 
@@ -71,7 +72,8 @@ def test_shipped_examples_load() -> None:
         assert zone.soa.rname == "hostmaster.example.net"
         assert any(r.name == "" and r.rtype == "TXT" for r in zone.records)
         assert zone.listed and zone.unlisted
-        assert isinstance(zone.source, Mapping)
+        assert isinstance(zone.source, SourceSettings)
+        assert zone.source.urls == ("redis://127.0.0.1:6379/0",)
         for record in zone.records:
             record.rdata()  # every static value is valid presentation RDATA
 
@@ -93,7 +95,7 @@ def test_shipped_ip_zone() -> None:
     huge = [r for r in zone.records if r.name == "huge"]
     assert 512 < big < 1232 < sum(len(r.rdata()) for r in huge)
     assert huge[-1].value.count('" "') == 1  # 400 bytes of text: two character-strings
-    assert zone.source is not None and zone.source["prefix"] == "RR:"
+    assert zone.source is not None and zone.source.prefix == "RR:"
 
 
 def test_shipped_hash_and_name_zones() -> None:
@@ -208,6 +210,7 @@ def test_duplicate_keys(tmp_path: Path) -> None:
     )
     assert problems_of(path) == [
         (9, 23, "records.www.A", f"duplicate key (first at {path}:9:9)"),
+        (11, 10, "source.redis", "expected a Redis URL or a list of them"),
         (11, 19, "source.redis.url", f"duplicate key (first at {path}:11:11)"),
         (12, 1, "zone", f"duplicate key (first at {path}:1:1)"),
     ]
@@ -540,15 +543,15 @@ def test_overrides_are_validated_against_the_scheme(tmp_path: Path) -> None:
     assert good_ip.listed[1].txt == {"reason": "manual", "sc": 0.5, "n": 3}
 
 
-def test_source_is_kept_frozen_with_its_node(tmp_path: Path) -> None:
-    """The publisher's section is not validated here but kept immutable, with positions."""
+def test_source_is_read_into_frozen_settings(tmp_path: Path) -> None:
+    """The publisher's section is validated with the rest of the file, defaults filled in."""
     text = MINIMAL + "source:\n  redis: [redis://a, redis://b]\n  prefix: 'RR:'\n"
     zone = load_zone_file(write(tmp_path, "rep.yaml", text))
-    assert zone.source == {"redis": ("redis://a", "redis://b"), "prefix": "RR:"}
-    with pytest.raises(TypeError):
-        zone.source["prefix"] = "x"  # type: ignore[index]
-    assert isinstance(zone.source_node, yaml.MappingNode)
-    assert zone.source_node.start_mark.line + 1 == 8
+    assert zone.source == SourceSettings(
+        urls=("redis://a", "redis://b"), prefix="RR:", buckets=DEFAULT_BUCKETS
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        zone.source.prefix = "x"  # type: ignore[misc]
 
 
 # ------------------------------------------------------------------ a directory

@@ -4,13 +4,12 @@ zoned and zonepub both start from the same ``zones/*.yaml`` so that they agree o
 zone, its owner-name scheme and its store.  Each file is read with the positioned
 readers of :mod:`zoned.yamlconf`, so every mistake of every file is reported at once,
 as ``file:line:column: field: message``, in one :class:`ConfigError`; the static
-``records`` section is checked by :mod:`zoned.zonerecords`.
+``records`` section is checked by :mod:`zoned.zonerecords`, the ``source`` section (the
+publisher's) by :mod:`zoned.sourceconf`, so ``zoned -t`` refuses what zonepub refuses.
 
 The documented schema is ``zones/bl.example.net.yaml``.  Names are stored lowercase,
 without the trailing dot; static record names are relative to the apex (``''`` is the
-apex).  The ``source`` section belongs to the publisher: it is kept as a frozen plain
-value plus its node, so the publisher can validate it with positions through
-:class:`~zoned.yamlconf.Section` and :class:`~zoned.yamlconf.Report`.
+apex).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
@@ -36,6 +35,11 @@ from client.names import (
     parse_network,
 )
 from zoned.access import QueryAcl, Transfer, read_keys, read_queries, read_transfer
+from zoned.prefixes import DEFAULT_WIDEST_V4, DEFAULT_WIDEST_V6
+from zoned.prefixes import NetworkTooWide as NetworkTooWide  # re-exported for the publisher
+from zoned.prefixes import WidestPrefix as WidestPrefix  # re-exported: a ZoneConfig field
+from zoned.sourceconf import SourceSettings as SourceSettings  # re-exported: a field
+from zoned.sourceconf import read_source
 from zoned.yamlconf import ConfigError as ConfigError  # re-exported: load_zones raises it
 from zoned.yamlconf import Problem as Problem  # re-exported: what a ConfigError lists
 from zoned.yamlconf import (
@@ -45,7 +49,6 @@ from zoned.yamlconf import (
     construct,
     describe,
     domain_text,
-    freeze,
     read_domain,
     read_float,
     read_int,
@@ -62,8 +65,6 @@ DEFAULT_NS_TTL = 3600
 DEFAULT_JOURNAL_SERIALS = 100
 DEFAULT_JOURNAL_BYTES = 64 * 1024 * 1024
 DEFAULT_JOURNAL_AGE = 7 * 86400
-DEFAULT_WIDEST_V4 = 8
-DEFAULT_WIDEST_V6 = 16
 _TXT_KEY = re.compile(r"[a-z0-9_]+\Z")
 _KINDS: dict[str, SchemeKind] = {"ip": "ip", "name": "name", "hash": "hash"}
 _HASH_KEYS = ("alg", "encoding", "length", "aliases")
@@ -105,38 +106,6 @@ class Journal:
     max_age: int  # seconds
 
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class NetworkTooWide(ValueError):
-    """A network shorter than the zone's widest prefix: it would list too much at once."""
-
-
-@dataclass(frozen=True, slots=True)
-class WidestPrefix:
-    """The shortest prefix length a listed, unlisted or excluded network may have.
-
-    One stray ``0.0.0.0/0`` would list the whole Internet, so every network a zone takes
-    (overrides here; imports and exclude files in the publisher) is bounded; /0 never
-    passes because the minimum is 1.
-    """
-
-    v4: int = DEFAULT_WIDEST_V4
-    v6: int = DEFAULT_WIDEST_V6
-
-    def allows(self, network: Network) -> bool:
-        return network.prefixlen >= (self.v4 if network.version == 4 else self.v6)
-
-    def check(self, network: Network) -> None:
-        """Raise :class:`NetworkTooWide` (a ValueError) unless ``network`` is allowed."""
-        if not self.allows(network):
-            key, bound = ("v4", self.v4) if network.version == 4 else ("v6", self.v6)
-            raise NetworkTooWide(
-                f"network {network} is wider than the zone allows "
-                f"(widest_prefix.{key}: /{bound})"
-            )
-
-
 @dataclass(frozen=True, slots=True)
 class ZoneConfig:
     """One served zone, as read from its file."""
@@ -156,9 +125,7 @@ class ZoneConfig:
     records: tuple[StaticRecord, ...]
     listed: tuple[ListedOverride, ...]
     unlisted: tuple[str, ...]
-    source: Mapping[str, object] | None
-    # The publisher validates ``source`` itself and needs positions for its messages.
-    source_node: yaml.MappingNode | None = field(default=None, compare=False, repr=False)
+    source: SourceSettings | None  # None: the publisher has nothing to sync
     queries: QueryAcl | None = None  # None: everyone may query
     transfer: Transfer | None = None  # None: every transfer is refused
     widest_prefix: WidestPrefix = WidestPrefix()
@@ -276,19 +243,15 @@ class _ZoneReader:
         self.widest = self.widest_prefix(top.section("widest_prefix"))
         listed, unlisted = self.overrides(top.section("overrides"))
         source_node = top.take("source")
-        source: Mapping[str, object] | None = None
-        if source_node is not None:
-            if read_section(self.report, source_node, "source") is not None:
-                value = freeze(self.report, source_node, "source")
-                assert isinstance(value, Mapping)
-                source = value
+        source = None if source_node is None else read_source(
+            self.report, source_node, self.path.parent, self.widest
+        )
         keys = read_keys(self.report, top.section("keys"), self.path.parent)
         transfer = read_transfer(self.report, top.section("transfer"), keys)
         queries = read_queries(self.report, top.section("queries"))
         top.done(_TOP)
         if self.report.problems or soa is None or self.scheme is None or store is None:
             return None
-        assert isinstance(source_node, yaml.MappingNode | None)
         return ZoneConfig(
             origin=self.origin,
             file=self.path,
@@ -306,7 +269,6 @@ class _ZoneReader:
             listed=listed,
             unlisted=unlisted,
             source=source,
-            source_node=source_node,
             queries=queries,
             transfer=transfer,
             widest_prefix=self.widest,
@@ -515,7 +477,11 @@ class _ZoneReader:
                     self.report.add(node, "store", "expected a directory path, got ''")
                 return None
             relative = text
-        store = (self.path.parent / Path(relative).expanduser()).resolve()
+        try:
+            store = (self.path.parent / Path(relative).expanduser()).resolve()
+        except (OSError, RuntimeError, ValueError) as exc:  # ~nobody, a NUL byte, a loop
+            self.report.add(node or result.origin_node, "store", f"unusable path: {exc}")
+            return None
         result.store = store
         result.store_node = node or result.origin_node  # a default store comes from the zone
         return store

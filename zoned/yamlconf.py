@@ -22,7 +22,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 
 import yaml
 
@@ -122,13 +121,8 @@ class Section:
                 report.add(key, path, f"keys must be scalars, got {describe(key)}")
                 continue
             name = str(key.value)
-            if name in self.entries:
-                first = self.entries[name][0]
-                report.add(
-                    key, _join(path, name), f"duplicate key (first at {report.where(first)})"
-                )
-                continue
-            self.entries[name] = (key, value)
+            if name not in self.entries:  # a repeat is reported once by compose()
+                self.entries[name] = (key, value)
 
     def __contains__(self, key: str) -> bool:
         return key in self.entries
@@ -227,8 +221,15 @@ def read_text(report: Report, node: yaml.Node, path: str, what: str = "a string"
 
 
 def construct(node: yaml.ScalarNode) -> object:
-    """A scalar's value by the safe loader's rules (the tag says int, bool, ...)."""
-    return yaml.constructor.SafeConstructor().construct_object(node)
+    """A scalar's value by the safe loader's rules (the tag says int, bool, ...).
+
+    A value its tag cannot hold (``!!int abc``) is its text as written, which no reader
+    of a number or a boolean accepts, so it is reported like any other wrong value.
+    """
+    try:
+        return yaml.constructor.SafeConstructor().construct_object(node)
+    except (yaml.YAMLError, ValueError, KeyError, TypeError, OverflowError):
+        return str(node.value)
 
 
 def read_int(report: Report, node: yaml.Node, path: str, minimum: int, maximum: int) -> int | None:
@@ -312,54 +313,6 @@ def read_ipv4(report: Report, node: yaml.Node, path: str) -> ipaddress.IPv4Addre
         return None
 
 
-def freeze(report: Report, node: yaml.Node, path: str) -> object:
-    """A node as an immutable plain value (read-only mappings, tuples); None on error.
-
-    Aliases share one value, so a "billion laughs" document costs nothing, and a
-    recursive alias is reported instead of looping.
-    """
-    done: dict[int, object] = {}
-    active: set[int] = set()
-
-    def walk(node: yaml.Node, path: str) -> object:
-        if id(node) in done:
-            return done[id(node)]
-        if id(node) in active:
-            report.add(node, path, "recursive alias")
-            return None
-        active.add(id(node))
-        value: object
-        if isinstance(node, yaml.MappingNode):
-            items: dict[str, object] = {}
-            keys: dict[str, yaml.Node] = {}
-            for key, child in node.value:
-                if not isinstance(key, yaml.ScalarNode):
-                    report.add(key, path, f"keys must be scalars, got {describe(key)}")
-                    continue
-                name = str(key.value)  # as Section reads keys: the text written
-                if name in keys:
-                    where = report.where(keys[name])
-                    report.add(key, _join(path, name), f"duplicate key (first at {where})")
-                    continue
-                keys[name] = key
-                items[name] = walk(child, _join(path, name))
-            value = MappingProxyType(items)
-        elif isinstance(node, yaml.SequenceNode):
-            value = tuple(walk(item, f"{path}[{i}]") for i, item in enumerate(node.value))
-        else:
-            assert isinstance(node, yaml.ScalarNode)
-            try:
-                value = construct(node)
-            except (yaml.YAMLError, ValueError) as exc:
-                report.add(node, path, f"cannot read value {node.value!r}: {exc}")
-                value = None
-        active.discard(id(node))
-        done[id(node)] = value
-        return value
-
-    return walk(node, path)
-
-
 # ------------------------------------------------------------------ files
 
 
@@ -404,4 +357,50 @@ def compose(report: Report, path: Path, empty: str) -> yaml.Node | None:
         return None
     if node is None:
         report.at(0, 0, "", empty)
-    return node
+        return None
+    return node if _check_structure(report, node) else None
+
+
+def _check_structure(report: Report, root: yaml.Node) -> bool:
+    """Report every repeated key; False if an alias contains itself (nothing to read).
+
+    Each node is visited once however many aliases point at it, so a "billion laughs"
+    document costs no more than its text; the walk keeps its own stack, so a document
+    as deep as the parser allows cannot exhaust Python's.
+    """
+    active: set[int] = set()
+    visited: set[int] = set()
+    stack: list[tuple[yaml.Node, str, bool]] = [(root, "", False)]
+    sound = True
+    while stack:
+        node, path, leaving = stack.pop()
+        if leaving:
+            active.discard(id(node))
+            continue
+        if id(node) in active:
+            report.add(node, path, "recursive alias")
+            sound = False
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        active.add(id(node))
+        stack.append((node, path, True))
+        children: list[tuple[yaml.Node, str]] = []
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, yaml.Node] = {}
+            for key, value in node.value:
+                if not isinstance(key, yaml.ScalarNode):
+                    children += [(key, path), (value, path)]
+                    continue
+                name = str(key.value)
+                if name in first:
+                    where = report.where(first[name])
+                    report.add(key, _join(path, name), f"duplicate key (first at {where})")
+                    continue
+                first[name] = key
+                children.append((value, _join(path, name)))
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+        stack.extend((child, where, False) for child, where in reversed(children))
+    return sound
