@@ -31,7 +31,8 @@ import re
 import socket
 from typing import Final
 
-SELECTORS: Final = ("ip", "asn", "country", "dkim", "url", "spf", "generic")
+from zoned.sourceconf import SELECTORS as SELECTORS  # the zone file's list of selectors
+
 IP_PREFIX: Final = "i:"
 ASN_PREFIX: Final = "a:"
 COUNTRY_PREFIX: Final = "c:"
