@@ -415,7 +415,8 @@ class FakeServiceReactor(Clock):
         self.udp[f"{interface}:{port}"] = FakePort(protocol, interface)
         return self.udp[f"{interface}:{port}"]
 
-    def listenTCP(self, port: int, factory: Any, interface: str = "") -> FakePort:
+    def listenTCP(self, port: int, factory: Any, backlog: int = 50,
+                  interface: str = "") -> FakePort:
         return FakePort(factory, interface)
 
 

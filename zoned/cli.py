@@ -11,7 +11,7 @@ from typing import Any
 
 from zoned import logs
 from zoned.config import ConfigError, load_zones
-from zoned.protocol import DEFAULT_IDLE_TIMEOUT
+from zoned.connections import OPTIONS, LimitsError, TcpLimits, limits_from
 
 log = logging.getLogger("zoned")
 
@@ -28,8 +28,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="address to listen on (repeatable, or comma-separated); "
                         "default 127.0.0.1")
     parser.add_argument("--port", type=int, default=53, help="UDP and TCP port; default 53")
-    parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT,
-                        help="seconds before an idle TCP connection is closed")
+    defaults = TcpLimits()
+    for option in OPTIONS:
+        parser.add_argument(f"--{option.flag}", dest=option.field, type=option.kind,
+                            default=None, metavar="N" if option.kind is int else "S",
+                            help=f"{option.help}; default {getattr(defaults, option.field)}")
     parser.add_argument("--log-file", type=Path, default=None,
                         help="log to this file (SIGUSR1 reopens it) instead of stderr")
     parser.add_argument("--log-level", default="info",
@@ -61,8 +64,13 @@ def main(argv: list[str] | None = None) -> int:
 
     addresses = [a.strip() for item in (args.listen or ["127.0.0.1"]) for a in item.split(",")]
     try:
+        limits = limits_from({option.field: getattr(args, option.field) for option in OPTIONS})
+    except LimitsError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    try:
         service = ZonedService(args.config, [a for a in addresses if a], args.port, reactor,
-                               idle_timeout=args.idle_timeout, install_signals=True)
+                               install_signals=True, limits=limits)
     except ConfigError as exc:
         log.error("cannot start:\n%s", exc)
         return 1

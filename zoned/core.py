@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from zoned.authority import Authority
 from zoned.fastpath import FastPath
 from zoned.fullpath import FullPath, header_only
+from zoned.ratelog import limited
 from zoned.transfer import Transfers, transfer_question
 from zoned.wire import QR, SERVFAIL
 
@@ -63,8 +64,12 @@ class Responder:
             self.full_answers += 1
             return reply
         except Exception:  # noqa: BLE001 - a bug must cost one answer, not the server
+            # Ours, not the client's (the parsers' rejections are FORMERR before this):
+            # SERVFAIL, counted, and the traceback logged, rate-limited since the same
+            # bug is hit by every query that reaches it.
             self.errors += 1
-            log.exception("internal error answering a %d-byte message", len(data))
+            limited(log, "internal-error", logging.ERROR,
+                    "internal error answering a %d-byte message", len(data), exc_info=True)
             if len(data) < 12 or data[2] & (QR >> 8):
                 return None
             return header_only(data, SERVFAIL)
@@ -72,10 +77,15 @@ class Responder:
     def respond_stream(self, data: bytes, peer: str | None = None) -> Iterator[bytes]:
         """The replies to one TCP message: a zone transfer's stream, else one or none.
 
-        The stream is lazy (a transfer reads the store as the client reads us); an
-        exception while it runs ends the transfer, and the adapter closes the connection.
+        The stream is lazy (a transfer reads the store as the client reads us, and a
+        query is answered when its turn to be written comes); an exception while a
+        transfer runs ends it, and the adapter closes the connection.
         """
         if transfer_question(data) is not None:
             return self.transfers.answer(data, peer, True)
+        return self._one(data, peer)
+
+    def _one(self, data: bytes, peer: str | None) -> Iterator[bytes]:
         reply = self.respond(data, True, peer)
-        return iter(()) if reply is None else iter((reply,))
+        if reply is not None:
+            yield reply

@@ -6,7 +6,8 @@ rules themselves live in :mod:`zoned.authority`; this module only converts betwe
 wire (via dnspython) and an :class:`~zoned.authority.Outcome`.
 
 dnspython was chosen over dnslib for this path: it is stricter on malformed input
-(typed exceptions for every fault, which we map to FORMERR), renders with name
+(typed exceptions for every fault, all under ``dns.exception.DNSException``, which we
+map to FORMERR; any other exception is a bug of ours, SERVFAIL), renders with name
 compression and a size limit, and is the library the client side and the tests use.
 """
 
@@ -25,6 +26,7 @@ import dns.rrset
 
 from zoned import tsig
 from zoned.authority import DROP, Authority, Outcome
+from zoned.ratelog import limited
 from zoned.wire import (
     AA,
     BADVERS,
@@ -85,9 +87,11 @@ class FullPath:
         try:
             query = tsig.parse(data, self.ring)
         except tsig.TsigRejected as exc:
-            log.info("query rejected: %s", exc)
+            limited(log, "tsig-rejected", logging.INFO, "query from %s rejected: %s", peer, exc)
             return tsig.rejection(data, exc)
-        except Exception:  # noqa: BLE001 - any parser failure means a malformed message
+        except tsig.MALFORMED:
+            # The client's fault: the parser rejected the message.  Anything else raised
+            # here is ours and reaches the responder, which answers SERVFAIL.
             return header_only(data, FORMERR)
         opcode = (flags & OPCODE_MASK) >> OPCODE_SHIFT
         if opcode != OPCODE_QUERY:

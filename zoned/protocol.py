@@ -1,7 +1,7 @@
 """Twisted adapters: move bytes between sockets and the sans-IO :class:`Responder`.
 
-They frame and unframe, keep TCP idle timers, and nothing else; every decision about
-what to answer is the core's.
+They frame and unframe, keep the TCP limits (:mod:`zoned.connections`), and nothing
+else; every decision about what to answer is the core's.
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from zoned.connections import DEFAULT_IDLE_TIMEOUT, ConnectionTable, TcpLimits
 from zoned.core import Responder
 from zoned.framing import Framer, FramingError, frame
+from zoned.ratelog import limited
 
 log = logging.getLogger(__name__)
 
-# RFC 7766 6.2.3 suggests tens of seconds for an idle TCP connection; we keep it short
-# because scanners open connections only after a truncated UDP answer.
-DEFAULT_IDLE_TIMEOUT = 10.0
+__all__ = ["DEFAULT_IDLE_TIMEOUT", "TCPFactory", "TCPServer", "UDPServer"]
+
 RECEIVE_BUFFER = 4 * 1024 * 1024
 
 
@@ -69,58 +70,128 @@ class UDPServer(DatagramProtocol):
 
 @implementer(IPushProducer)
 class TCPServer(Protocol):
-    """One TCP connection: any number of pipelined queries, answered in order.
+    """One TCP connection: pipelined queries, answered in order, within bounds.
 
-    A zone transfer is a stream of messages that are produced only as fast as the
-    client reads them (Twisted's push-producer flow control), so a large zone never
-    piles up in our buffers; a client that stops reading for ``idle_timeout`` is cut off
-    whatever it was doing, and the other connections never notice.
+    Replies are produced only as fast as the client reads them (Twisted's push-producer
+    flow control), so a zone transfer never piles up in our buffers.  Queries are taken
+    from the stream only while fewer than ``limits.pending`` replies wait; past that the
+    socket is not read (the client's sends block: TCP's own flow control), and reading
+    resumes once the replies are drained.  A message must arrive whole within
+    ``message_timeout`` of its first byte; the idle timer runs from the last complete
+    message or reply written, so a byte now and then keeps nothing open.
     """
 
     # Twisted's zope interfaces are opaque to mypy, so the transport, the clock and the
-    # delayed call are typed Any here; the tests drive them with in-memory fakes.
+    # delayed calls are typed Any here; the tests drive them with in-memory fakes.
     transport: Any
 
-    def __init__(self, responder: Responder, clock: Any, idle_timeout: float) -> None:
+    def __init__(self, responder: Responder, clock: Any, limits: TcpLimits,
+                 table: ConnectionTable | None = None, source: str = "?") -> None:
         self.responder = responder
         self.clock = clock
-        self.idle_timeout = idle_timeout
-        self.framer = Framer()
+        self.limits = limits
+        self.table = table
+        self.source = source
+        self.framer = Framer(limits.max_message)
         self._idle: Any = None
-        self._queue: deque[Iterator[bytes]] = deque()
-        self._paused = False
+        self._deadline: Any = None
+        self._closing: Any = None
+        self._queue: deque[bytes] = deque()  # messages whose replies have not started
+        self._current: Iterator[bytes] | None = None  # the reply stream being written
+        self._paused = False  # the transport asked us to stop writing
+        self._not_reading = False  # we asked the transport to stop reading
+        self._lost = False
         self._peer_host: str | None = None
+
+    # The idle timeout is read from the limits; kept as an attribute for the tests.
+    @property
+    def idle_timeout(self) -> float:
+        return self.limits.idle_timeout
 
     def connectionMade(self) -> None:
         peer = self.transport.getPeer() if self.transport is not None else None
         self._peer_host = getattr(peer, "host", None)
         self.transport.registerProducer(self, True)
-        self._idle = self.clock.callLater(self.idle_timeout, self._timed_out)
+        self._idle = self.clock.callLater(self.limits.idle_timeout, self._timed_out)
 
     def dataReceived(self, data: bytes) -> None:
-        try:
-            messages = self.framer.feed(data)
-        except FramingError as exc:
-            log.info("closing TCP connection from %s: %s", self._peer(), exc)
-            self.transport.abortConnection()
+        if self._lost:
             return
-        for message in messages:
-            self._queue.append(self.responder.respond_stream(message, self._peer_host))
-        self._touch()
-        self._drain()
+        self.framer.push(data)
+        self._pump()
+
+    @property
+    def pending(self) -> int:
+        """Replies waiting or being written."""
+        return len(self._queue) + (self._current is not None)
+
+    def busy(self) -> bool:
+        return self.pending > 0
+
+    def _pump(self) -> None:
+        """Take messages up to the cap, write replies until paused, then set reading."""
+        while not self._lost:
+            took = self._take()
+            self._drain()
+            if not took or self.pending >= self.limits.pending or self._paused:
+                break
+        if self._lost:
+            return
+        self._flow()
+
+    def _take(self) -> int:
+        """Move complete messages from the framer to the queue while there is room."""
+        took = 0
+        while self.pending < self.limits.pending:
+            try:
+                message = self.framer.pop()
+            except FramingError as exc:
+                limited(log, "tcp-framing", logging.INFO, "closing TCP connection from %s: %s",
+                        self._peer(), exc)
+                self._abort()
+                return 0
+            if message is None:
+                break
+            self._queue.append(message)
+            took += 1
+            self._activity()
+        return took
+
+    def _flow(self) -> None:
+        """Read while there is room for replies; time a message that has begun."""
+        full = self.pending >= self.limits.pending
+        if full and not self._not_reading:
+            self._not_reading = True
+            self.transport.pauseProducing()
+        elif not full and self._not_reading:
+            self._not_reading = False
+            self.transport.resumeProducing()
+        # Only time the client while we read it: a paused socket is our doing.
+        started = self.framer.pending > 0 and not self._not_reading
+        if started and self._deadline is None:
+            self._deadline = self.clock.callLater(self.limits.message_timeout, self._too_slow)
+        elif not started and self._deadline is not None:
+            self._cancel_deadline()
 
     def _drain(self) -> None:
-        """Write queued replies until the transport asks us to pause."""
-        while self._queue and not self._paused:
+        """Write replies until the transport asks us to pause."""
+        while not self._paused and not self._lost:
+            if self._current is None:
+                if not self._queue:
+                    return
+                message = self._queue.popleft()
+                self._current = self.responder.respond_stream(message, self._peer_host)
             try:
-                reply = next(self._queue[0], None)
+                reply = next(self._current, None)
             except Exception:  # noqa: BLE001 - a broken transfer costs this connection only
-                log.exception("transfer to %s failed; closing the connection", self._peer())
-                self._queue.clear()
-                self.transport.abortConnection()
+                limited(log, "internal-error", logging.ERROR,
+                        "transfer to %s failed; closing the connection", self._peer(),
+                        exc_info=True)
+                self.responder.errors += 1
+                self._abort()
                 return
             if reply is None:
-                self._queue.popleft()
+                self._current = None
                 continue
             self.transport.write(frame(reply))
             self._touch()
@@ -130,45 +201,112 @@ class TCPServer(Protocol):
 
     def resumeProducing(self) -> None:
         self._paused = False
-        self._drain()
+        if not self._lost:
+            self._pump()
 
     def stopProducing(self) -> None:
         self._queue.clear()
+        self._current = None
+
+    def _activity(self) -> None:
+        """A complete message: restart the idle timer and the message deadline."""
+        self._touch()
+        self._cancel_deadline()
+        if self.table is not None:
+            self.table.touch(self)
 
     def _touch(self) -> None:
         if self._idle is not None and self._idle.active():
-            self._idle.reset(self.idle_timeout)
+            self._idle.reset(self.limits.idle_timeout)
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
 
     def connectionLost(self, reason: Failure | None = None) -> None:
-        if self._idle is not None and self._idle.active():
-            self._idle.cancel()
-        self._idle = None
+        self._stop()
+        if self.table is not None:
+            self.table.remove(self)
+
+    def _stop(self) -> None:
+        """Nothing more is read, written or timed on this connection."""
+        self._lost = True
+        for call in (self._idle, self._deadline, self._closing):
+            if call is not None and call.active():
+                call.cancel()
+        self._idle = self._deadline = self._closing = None
         self._queue.clear()
+        self._current = None
+
+    def evict(self) -> None:
+        """Closed to make room for a new connection (the table chose us)."""
+        self._abort()
+
+    def _abort(self) -> None:
+        self._stop()  # connectionLost follows, on the reactor's next turn
+        self.transport.abortConnection()
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        limited(log, "tcp-slow", logging.INFO,
+                "closing TCP connection from %s: a message incomplete after %.0f s",
+                self._peer(), self.limits.message_timeout)
+        if self.table is not None:
+            self.table.stats["cut-slow"] += 1
+        self._abort()
 
     def _timed_out(self) -> None:
         self._idle = None
-        if self._queue:
-            # Mid-transfer and the client stopped reading: do not wait for a flush.
-            log.info("closing TCP connection from %s: stalled for %.0f s mid-transfer",
-                     self._peer(), self.idle_timeout)
-            self._queue.clear()
+        if self.pending:
+            # Mid-transfer, or replies unread: the client stopped reading; do not wait.
+            limited(log, "tcp-stalled", logging.INFO,
+                    "closing TCP connection from %s: stalled for %.0f s with replies unread",
+                    self._peer(), self.limits.idle_timeout)
+            if self.table is not None:
+                self.table.stats["cut-stalled"] += 1
+            self._abort()
+            return
+        if self.table is not None:
+            self.table.stats["cut-idle"] += 1
+        self.transport.loseConnection()
+        # A reply still unread in the socket buffer keeps a clean close waiting for the
+        # client; it gets as long as a message does, then the connection is aborted.
+        self._closing = self.clock.callLater(self.limits.message_timeout, self._close_late)
+
+    def _close_late(self) -> None:
+        self._closing = None
+        if not self._lost:
             self.transport.abortConnection()
-        else:
-            self.transport.loseConnection()
 
     def _peer(self) -> str:
         return str(self.transport.getPeer()) if self.transport is not None else "?"
 
 
 class TCPFactory(Factory):
-    """Builds a :class:`TCPServer` per connection, sharing the responder."""
+    """Builds a :class:`TCPServer` per connection, sharing the responder and the table."""
 
     def __init__(
-        self, responder: Responder, clock: Any, idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+        self, responder: Responder, clock: Any, limits: TcpLimits | float | None = None
     ) -> None:
         self.responder = responder
         self.clock = clock
-        self.idle_timeout = idle_timeout
+        if limits is None:
+            limits = TcpLimits()
+        elif not isinstance(limits, TcpLimits):
+            limits = TcpLimits(idle_timeout=float(limits))  # the idle timeout alone
+        self.limits = limits
+        self.table = ConnectionTable(limits.clients, limits.clients_per_source)
 
-    def buildProtocol(self, addr: Any) -> TCPServer:
-        return TCPServer(self.responder, self.clock, self.idle_timeout)
+    @property
+    def idle_timeout(self) -> float:
+        return self.limits.idle_timeout
+
+    def buildProtocol(self, addr: Any) -> TCPServer | None:
+        source = self.table.admit(getattr(addr, "host", None))
+        if source is None:
+            return None  # Twisted closes the socket at once
+        protocol = TCPServer(self.responder, self.clock, self.limits, self.table, source)
+        protocol.factory = self
+        self.table.add(protocol, source)
+        return protocol

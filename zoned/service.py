@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,11 @@ from twisted.internet.task import LoopingCall
 
 from zoned.authority import Authority
 from zoned.config import ConfigError, load_zones
+from zoned.connections import TcpLimits, client_cap, raise_descriptor_limit, somaxconn
 from zoned.core import Responder
 from zoned.notifier import NotifySender
-from zoned.protocol import DEFAULT_IDLE_TIMEOUT, TCPFactory, UDPServer
+from zoned.protocol import TCPFactory, UDPServer
+from zoned.ratelog import LIMITER
 from zoned.zone import ReaderPool, ServedZone
 
 log = logging.getLogger(__name__)
@@ -50,15 +53,20 @@ class ZonedService(service.Service):
         addresses: Sequence[str],
         port: int,
         reactor: Any,
-        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        idle_timeout: float | None = None,
         install_signals: bool = False,
+        limits: TcpLimits | None = None,
     ) -> None:
         self.config_dir = config_dir
         self.addresses = tuple(addresses)
         self.port = port
         self.reactor = reactor
-        self.idle_timeout = idle_timeout
+        limits = limits or TcpLimits()
+        if idle_timeout is not None:
+            limits = replace(limits, idle_timeout=idle_timeout)
+        self.limits = limits
         self.install_signals = install_signals
+        self.tcp: TCPFactory | None = None
         self.pool = ReaderPool()
         self.responder = Responder(build_authority(config_dir, self.pool))
         self.ports: list[Any] = []  # IListeningPort providers
@@ -68,13 +76,24 @@ class ZonedService(service.Service):
 
     def startService(self) -> None:
         service.Service.startService(self)  # type: ignore[no-untyped-call]
-        tcp = TCPFactory(self.responder, self.reactor, self.idle_timeout)
+        # Every TCP client costs a descriptor: take all the process may have, and keep
+        # the connection cap below it so accept() never meets EMFILE.
+        limits = replace(self.limits,
+                         clients=client_cap(self.limits.clients, raise_descriptor_limit()))
+        backlog = limits.backlog or somaxconn()
+        tcp = self.tcp = TCPFactory(self.responder, self.reactor, limits)
         for address in self.addresses:
             self.ports.append(self.reactor.listenUDP(self.port, UDPServer(self.responder), address))
-            self.ports.append(self.reactor.listenTCP(self.port, tcp, interface=address))
+            listening = self.reactor.listenTCP(self.port, tcp, backlog=backlog, interface=address)
+            tcp.table.ports.append(listening)
+            self.ports.append(listening)
         for zone in self.responder.authority.zones.values():
             log.info("serving zone=%s serial=%d", zone.origin, zone.serial)
         log.info("listening on %s port %d (udp, tcp)", ", ".join(self.addresses), self.bound_port)
+        log.info("tcp: at most %d clients, %d per source, backlog %d; idle %g s, a message "
+                 "within %g s and %d bytes, %d replies pending", limits.clients,
+                 limits.clients_per_source, backlog, limits.idle_timeout,
+                 limits.message_timeout, limits.max_message, limits.pending)
         self._notify_all()
         self._refresher.start(REFRESH_INTERVAL, now=False)
         if self.install_signals:
@@ -99,6 +118,7 @@ class ZonedService(service.Service):
 
     def refresh(self) -> None:
         """Serve new serials; a failure is logged and the last snapshot keeps serving."""
+        LIMITER.flush()  # the summaries of rate-limited lines whose window has ended
         zones = self.responder.authority.zones.values()
         before = {zone.origin: zone.serial for zone in zones}
         try:

@@ -11,7 +11,7 @@ from typing import Any
 
 from twisted.python import usage
 
-from zoned.protocol import DEFAULT_IDLE_TIMEOUT
+from zoned.connections import OPTIONS, LimitsError, TcpLimits, limits_from
 from zoned.service import ZonedService
 
 
@@ -22,8 +22,16 @@ class Options(usage.Options):
         ["config", "c", "zones", "directory of zone files (*.yaml)"],
         ["listen", "l", "127.0.0.1", "addresses to listen on, comma-separated"],
         ["port", "p", "53", "UDP and TCP port", int],
-        ["idle-timeout", None, str(DEFAULT_IDLE_TIMEOUT), "TCP idle timeout (seconds)", float],
+    ] + [
+        [option.flag, None, getattr(TcpLimits(), option.field), option.help, option.kind]
+        for option in OPTIONS
     ]
+
+    def postOptions(self) -> None:
+        try:
+            self.limits = limits_from({o.field: self[o.flag] for o in OPTIONS})
+        except LimitsError as exc:
+            raise usage.UsageError(str(exc)) from exc
 
 
 def makeService(options: Options, reactor: Any = None) -> ZonedService:
@@ -38,7 +46,7 @@ def makeService(options: Options, reactor: Any = None) -> ZonedService:
         addresses,
         int(options["port"]),
         reactor,
-        idle_timeout=float(options["idle-timeout"]),
         install_signals=True,
+        limits=options.limits,
     )
 

@@ -9,7 +9,7 @@ the whole reply a full transfer in IXFR form, which RFC 1995 4 allows.
 
 Who may transfer (``transfer.allow``, ``transfer.key``) is checked here too; refusals
 are logged with the client's address, because a secondary that silently gets nothing
-is what operators debug.
+is what operators debug (rate-limited: anyone can ask, over UDP from any address).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import dns.message
 import dns.name
@@ -29,6 +30,7 @@ from zoned.authority import Authority
 from zoned.contents import Shadows, address_name, is_aligned, is_full, key_path
 from zoned.journal import JournalEntry
 from zoned.packed import QUESTION_POINTER, ownerless
+from zoned.ratelog import limited
 from zoned.serial import serial_gt
 from zoned.store import Reader, StoreError
 from zoned.wire import (
@@ -153,10 +155,11 @@ class Transfers:
         try:
             request = tsig.parse(data, self.ring)
         except tsig.TsigRejected as exc:
-            log.warning("transfer request from %s rejected: %s", peer, exc)
+            limited(log, "tsig-rejected", logging.WARNING,
+                    "transfer request from %s rejected: %s", peer, exc)
             yield tsig.rejection(data, exc, self.clock)
             return
-        except Exception:  # noqa: BLE001 - any parser failure means a malformed message
+        except tsig.MALFORMED:  # the client's fault; anything else is ours (SERVFAIL)
             yield _header_reply(data, question, FORMERR)
             return
         ident, flags = HEADER.unpack_from(data)[:2]
@@ -168,7 +171,8 @@ class Transfers:
         kind = "AXFR" if request.question[0].rdtype == T_AXFR else "IXFR"
 
         def refuse(rcode: int, why: str) -> bytes:
-            log.warning("%s of %s refused to %s: %s", kind, qname, peer, why)
+            limited(log, "transfer-refused", logging.WARNING, "%s of %s refused to %s: %s",
+                    kind, qname, peer, why)
             reply = _header_reply(data, question, rcode)
             return signer.sign(reply) if signer is not None else reply
 
@@ -215,7 +219,8 @@ class Transfers:
                 snapshot = reader.snapshot()
             view = _view(zone, snapshot)
         except StoreError as exc:
-            log.error("%s of %s to %s failed: %s", req.kind, zone.origin, req.peer, exc)
+            limited(log, "transfer-failed", logging.ERROR, "%s of %s to %s failed: %s",
+                    req.kind, zone.origin, req.peer, exc)
             yield _header_reply_raw(req, SERVFAIL)
             return
         try:
@@ -235,8 +240,10 @@ class Transfers:
                 # "nothing for you here" or "ask again over TCP" (RFC 1995 2, 4).
                 out.add(soa)
                 yield out.flush()
-                log.info("IXFR of %s from serial %d to %s: up to date at %d%s", view.origin,
-                         req.client_serial, req.peer, serial, "" if tcp else " (UDP)")
+                # Over UDP the source address may be spoofed: that line is rate-limited.
+                line = (log.info if tcp else partial(limited, log, "transfer-udp", logging.INFO))
+                line("IXFR of %s from serial %d to %s: up to date at %d%s", view.origin,
+                     req.client_serial, req.peer, serial, "" if tcp else " (UDP)")
                 return
             entries, why = self._journal(view, req.client_serial)
             if entries is not None:
@@ -299,7 +306,8 @@ class Transfers:
         try:
             entries = reader.journal_since(client_serial)
         except StoreError as exc:
-            log.error("zone=%s journal unreadable: %s", view.origin, exc)
+            limited(log, "transfer-failed", logging.ERROR, "zone=%s journal unreadable: %s",
+                    view.origin, exc)
             return None, "the journal is unreadable"
         if entries is None:
             return None, f"the journal does not reach back to serial {client_serial}"

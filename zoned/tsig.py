@@ -12,6 +12,7 @@ import struct
 import time
 from collections.abc import Callable, Iterable
 
+import dns.exception
 import dns.message
 import dns.name
 import dns.rdataclass
@@ -54,10 +55,18 @@ def keyring(keys: Iterable[TsigKey]) -> Keyring:
     return ring
 
 
+# What dnspython raises for input it rejects: every fault of the wire (short header,
+# bad pointer or label, trailing junk, OPT or TSIG misplaced) is a DNSException, and an
+# RDATA that fails to parse, whatever the rdtype's code raised, is wrapped in FormError
+# (dns.rdata.from_wire_parser).  Anything else out of parse() is a bug, not the client's.
+MALFORMED = dns.exception.DNSException
+
+
 def parse(data: bytes, ring: Keyring) -> dns.message.Message:
     """The request, its TSIG verified when it has one; TsigRejected if that fails.
 
-    Other parse errors propagate as dnspython raises them (the caller answers FORMERR).
+    Other parse errors propagate as dnspython raises them: :data:`MALFORMED` for the
+    client's faults (the caller answers FORMERR).
     """
     try:
         return dns.message.from_wire(data, keyring=ring)
