@@ -693,3 +693,93 @@ def test_widest_prefix_defaults_and_bounds(tmp_path: Path) -> None:
         """))
     assert fields_of(path) == [
         (7, "widest_prefix.v4"), (7, "widest_prefix.v6"), (7, "widest_prefix.v5")]
+
+
+# ------------------------------------------------------------------ one reader of source:
+
+SOURCE = MINIMAL + "source:\n  redis: redis://127.0.0.1:6379/0\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "message"),
+    [
+        ("  layout: bogus\n", "source.layout", "expected one of rspamd, counters, buckets"),
+        ("  max_delete: 2\n", "source.max_delete", "expected a number from 0 to 1"),
+        ("  min_count: -1\n", "source.min_count", "expected a non-negative integer"),
+        ("  reject_score: 1e999\n", "source.reject_score", "expected a number from 0.001"),
+        ("  reject_score: 1.0e+999\n", "source.reject_score", "expected a number from 0.001"),
+        ("  reject_score: .nan\n", "source.reject_score", "expected a number from 0.001"),
+        ("  selector: ipv4\n", "source.selector", "expected one of ip, asn"),
+        ("  buckets: []\n", "source.buckets", "at least one bucket is required"),
+        ("  buckets: [{name: a, window: 1}, {name: a, window: 2}]\n", "source.buckets[1].name",
+         "bucket 'a' is listed twice"),
+        ("  cluster: true\n  redis: [redis://a, redis://b]\n", "source.redis",
+         "a cluster source takes one URL"),
+    ],
+)
+def test_zoned_t_refuses_what_zonepub_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, field: str, message: str
+) -> None:
+    """zoned -t and zonepub read source: with one reader: both refuse, at file:line: field."""
+    from publisher.cli import main as zonepub
+    from zoned.cli import main as zoned
+
+    text = SOURCE + line
+    if "redis: [" in line:
+        text = text.replace("  redis: redis://127.0.0.1:6379/0\n", "")
+    path = write(tmp_path, "rep.yaml", text)
+    assert zoned(["-t", "-c", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:9:" in err, err
+    assert f": {field}: {message}" in err, err
+    # zonepub, even with --redis given, refuses the file before it connects anywhere.
+    assert zonepub(["-c", str(tmp_path), "sync", "--once", "--redis", "redis://127.0.0.1:1/0"]) == 1
+    assert f": {field}: {message}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "url", ["127.0.0.1:6379", "http://127.0.0.1/", "redis://host:99999/0", "redis://h/db",
+            "unix://", "redis://", ""],
+)
+def test_redis_urls_are_checked_even_when_overridden(tmp_path: Path, url: str) -> None:
+    """A URL redis-py cannot open is refused at its line, --redis or not."""
+    path = write(tmp_path, "rep.yaml", SOURCE.replace("redis://127.0.0.1:6379/0", repr(url)))
+    assert fields_of(path) == [(8, "source.redis")]
+    good = load_zone_file(write(tmp_path / "ok", "rep.yaml", SOURCE))
+    from publisher.settings import source_settings
+
+    with pytest.raises(ConfigError, match="--redis"):
+        source_settings(good, url)
+    settings = source_settings(good, "rediss://:pw@127.0.0.1:6380/2?protocol=3")
+    assert settings is not None and settings.urls == ("rediss://:pw@127.0.0.1:6380/2?protocol=3",)
+
+
+def test_exclude_files_are_named_with_the_zone_files_line(tmp_path: Path) -> None:
+    """A missing or bad exclude file is reported at the zone file's line, naming the file."""
+    (tmp_path / "ok.map").write_text("# relays\n192.0.2.0/28 ours\n2001:db8::/32\n")
+    (tmp_path / "bad.map").write_text("192.0.2.1\nnot-an-ip\n0.0.0.0/0\n")
+    (tmp_path / "latin1.map").write_bytes(b"192.0.2.1\n\xe9\n")
+    path = write(tmp_path, "rep.yaml", SOURCE + dedent("""\
+        widest_prefix: {v4: 16}
+        """).replace("widest", "  exclude: [ok.map, missing.map, bad.map, latin1.map]\nwidest"))
+    problems = problems_of(path)
+    assert [(line, field) for line, _, field, _ in problems] == [
+        (9, "source.exclude[1]"), (9, "source.exclude[2]"), (9, "source.exclude[2]"),
+        (9, "source.exclude[3]"),
+    ]
+    messages = [m for *_, m in problems]
+    assert messages[0] == (
+        f"cannot read exclude file {tmp_path / 'missing.map'}: No such file or directory"
+    )
+    assert messages[1].startswith(f"exclude file {tmp_path / 'bad.map'}:2: ")
+    assert messages[2].startswith(f"exclude file {tmp_path / 'bad.map'}:3: network 0.0.0.0/0 is")
+    assert messages[3] == f"exclude file {tmp_path / 'latin1.map'}:2: not valid UTF-8"
+    ok = write(tmp_path, "rep.yaml", SOURCE + "  exclude: ok.map\n  selector: dkim\n")
+    source = load_zone_file(ok).source
+    assert source is not None and source.exclude == (tmp_path / "ok.map",)
+    (tmp_path / "dir.map").mkdir()
+    write(tmp_path, "rep.yaml", SOURCE + "  exclude: [dir.map, /dev/zero]\n")
+    assert [m for *_, m in problems_of(path)] == [
+        f"cannot read exclude file {tmp_path / 'dir.map'}: Is a directory",
+        "cannot read exclude file /dev/zero: not a regular file",
+    ]
