@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from client.codes import ReturnCodes
 from client.names import HashScheme, OwnerScheme
+from zoned.access import TsigKey
 from zoned.config import (
     ConfigError,
     Journal,
@@ -783,3 +784,59 @@ def test_exclude_files_are_named_with_the_zone_files_line(tmp_path: Path) -> Non
         f"cannot read exclude file {tmp_path / 'dir.map'}: Is a directory",
         "cannot read exclude file /dev/zero: not a regular file",
     ]
+
+
+# ------------------------------------------------------------------ across files
+
+
+def keyed(origin: str, name: str, secret: str, algorithm: str = "hmac-sha256") -> str:
+    return MINIMAL.replace("rep.example.net", origin) + dedent(f"""\
+        transfer: {{allow: [127.0.0.1], key: {name}}}
+        keys:
+          {name}: {{algorithm: {algorithm}, secret: {secret}}}
+        """)
+
+
+def test_one_tsig_key_name_is_one_key_across_files(tmp_path: Path) -> None:
+    """Every file defining a key name with another secret or algorithm gets the error."""
+    first, second = "c2VjcmV0LW9uZQ==", "c2VjcmV0LXR3bw=="
+    a = write(tmp_path, "a.yaml", keyed("a.example.net", "xfr", first))
+    b = write(tmp_path, "b.yaml", keyed("b.example.net", "XFR.", second))  # the same name
+    c = write(tmp_path, "c.yaml", keyed("c.example.net", "xfr", first))
+    d = write(tmp_path, "d.yaml", keyed("d.example.net", "xfr", first, "hmac-sha512"))
+    with pytest.raises(ConfigError) as info:
+        load_zones(tmp_path)
+    found = [(p.file, p.line, p.column, p.field) for p in info.value.problems]
+    assert found == [
+        (a, 9, 3, "keys.xfr"), (b, 9, 3, "keys.'XFR.'"), (c, 9, 3, "keys.xfr"),
+        (d, 9, 3, "keys.xfr"),
+    ]
+    message = info.value.problems[0].message
+    assert message.startswith(f"TSIG key 'xfr' has another secret or algorithm at {b}:9:3")
+    d.unlink()
+    b.write_text(keyed("b.example.net", "XFR.", first))
+    assert [z.transfer.key for z in load_zones(tmp_path) if z.transfer] == [
+        TsigKey("xfr", "hmac-sha256", b"secret-one")] * 3
+
+
+def test_zones_sharing_bucket_keys_agree_on_windows(tmp_path: Path) -> None:
+    """Two buckets-layout zones on one server and prefix: one bucket name, one window."""
+    def zone(origin: str, buckets: str, prefix: str = "RB:") -> str:
+        return MINIMAL.replace("rep.example.net", origin) + dedent(f"""\
+            source:
+              redis: [redis://127.0.0.1:6379/0]
+              layout: buckets
+              prefix: "{prefix}"
+              buckets: {buckets}
+            """)
+    a = write(tmp_path, "a.yaml", zone("a.example.net", "[{name: 1h, window: 3600}]"))
+    b = write(tmp_path, "b.yaml", zone("b.example.net", "[{name: 1h, window: 7200, mult: 2}]"))
+    write(tmp_path, "c.yaml", zone("c.example.net", "[{name: 1h, window: 60}]", "XB:"))
+    write(tmp_path, "d.yaml", zone("d.example.net", "[{name: 1d, window: 86400}]"))
+    with pytest.raises(ConfigError) as info:
+        load_zones(tmp_path)
+    assert [(p.file, p.line, p.field) for p in info.value.problems] == [
+        (a, 11, "source.buckets"), (b, 11, "source.buckets")]
+    assert "bucket '1h' has window 7200 in " in info.value.problems[0].message
+    b.write_text(zone("b.example.net", "[{name: 1h, window: 3600, mult: 2}]"))
+    assert len(load_zones(tmp_path)) == 4

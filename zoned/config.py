@@ -18,7 +18,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
@@ -34,7 +34,7 @@ from client.names import (
     normalize_name,
     parse_network,
 )
-from zoned.access import QueryAcl, Transfer, read_keys, read_queries, read_transfer
+from zoned.access import QueryAcl, Transfer, TsigKey, read_keys, read_queries, read_transfer
 from zoned.prefixes import DEFAULT_WIDEST_V4, DEFAULT_WIDEST_V6
 from zoned.prefixes import NetworkTooWide as NetworkTooWide  # re-exported for the publisher
 from zoned.prefixes import WidestPrefix as WidestPrefix  # re-exported: a ZoneConfig field
@@ -209,6 +209,8 @@ class _FileResult:
     origin_node: yaml.Node | None = None
     store: Path | None = None
     store_node: yaml.Node | None = None
+    keys: list[tuple[TsigKey, yaml.Node, str]] = field(default_factory=list)  # node, field
+    source_node: yaml.Node | None = None
 
 
 class _ZoneReader:
@@ -246,7 +248,14 @@ class _ZoneReader:
         source = None if source_node is None else read_source(
             self.report, source_node, self.path.parent, self.widest
         )
-        keys = read_keys(self.report, top.section("keys"), self.path.parent)
+        keys_sec = top.section("keys")
+        keys = read_keys(self.report, keys_sec, self.path.parent)
+        if keys_sec is not None:
+            result.keys = [
+                (key, keys_sec.key_node(name) or keys_sec.anchor, keys_sec.field(name))
+                for name, key in keys.items()
+            ]
+        result.source_node = source_node
         transfer = read_transfer(self.report, top.section("transfer"), keys)
         queries = read_queries(self.report, top.section("queries"))
         top.done(_TOP)
@@ -640,6 +649,8 @@ def load_zones(directory: Path) -> tuple[ZoneConfig, ...]:
     results = [_read_file(path) for path in paths]
     problems = [p for r in results for p in r.problems]
     problems.extend(_cross_file_problems(results))
+    problems.extend(_key_problems(results))
+    problems.extend(_bucket_problems(results))
     if problems:
         raise ConfigError(problems)
     configs = tuple(r.config for r in results if r.config is not None)
@@ -683,6 +694,72 @@ def _cross_file_problems(results: Sequence[_FileResult]) -> Iterator[Problem]:
                 yield _problem(result, result.store_node, "store", message)
         if result.origin is not None and not conflicts:
             accepted.append(result)
+
+
+def _key_problems(results: Sequence[_FileResult]) -> Iterator[Problem]:
+    """One TSIG key name, one key: at every definition of a name that has two.
+
+    The server keeps one keyring for all zones, by key name (RFC 8945 keys are named, not
+    scoped to a zone), so a second secret would silently lose: that zone's secondaries
+    would get BADSIG on every transfer.  The same secret written in several files is fine.
+    """
+    by_name: dict[str, list[tuple[_FileResult, TsigKey, yaml.Node, str]]] = {}
+    for result in results:
+        for key, node, path in result.keys:
+            by_name.setdefault(key.name, []).append((result, key, node, path))
+    for name, entries in by_name.items():
+        for result, key, node, path in entries:
+            mine = (key.algorithm, key.secret)
+            other = next((e for e in entries if (e[1].algorithm, e[1].secret) != mine), None)
+            if other is not None:
+                there = _where(other[0], other[2])
+                message = (
+                    f"TSIG key {name!r} has another secret or algorithm at {there}; "
+                    "a key name must mean one key in every zone file"
+                )
+                yield _problem(result, node, path, message)
+
+
+def _bucket_problems(results: Sequence[_FileResult]) -> Iterator[Problem]:
+    """Zones reading the same buckets-layout keys must agree on each bucket's window.
+
+    The windows say what the counters in Redis mean (``zonepub learn --zone`` writes them
+    by its zone's windows); one bucket name with two windows on the same server and
+    prefix would make one zone's counts the other's garbage.  Weights may differ.
+    """
+    buckets = [
+        (r, r.config.source)
+        for r in results
+        if r.config is not None and r.config.source is not None
+        and r.config.source.layout == "buckets"
+    ]
+    for result, source in buckets:
+        for other, theirs in buckets:
+            if other is result or theirs.prefix != source.prefix:
+                continue
+            if not set(theirs.urls) & set(source.urls):
+                continue
+            windows = {b.name: b.window for b in theirs.buckets}
+            for bucket in source.buckets:
+                window = windows.get(bucket.name, bucket.window)
+                if window != bucket.window:
+                    node = _child(result.source_node, "buckets") or result.source_node
+                    there = _where(other, _child(other.source_node, "buckets"))
+                    message = (
+                        f"bucket {bucket.name!r} has window {window} in {there}, which reads "
+                        f"the same Redis keys (prefix {source.prefix!r}); one bucket, one window"
+                    )
+                    yield _problem(result, node, "source.buckets", message)
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    """The value node of ``key`` in the mapping ``node``, for positions."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                assert isinstance(value, yaml.Node)
+                return value
+    return None
 
 
 def _problem(result: _FileResult, node: yaml.Node | None, path: str, message: str) -> Problem:
