@@ -288,3 +288,65 @@ def test_core_imports_no_twisted() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_an_exception_of_ours_is_servfail_counted_and_logged_once(
+    responder: Responder, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in the lookup is our fault, not the client's: SERVFAIL, not FORMERR."""
+    from zoned import ratelog
+
+    monkeypatch.setattr(ratelog, "LIMITER", ratelog.LogLimiter(burst=1))
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("injected lookup failure")
+
+    monkeypatch.setattr(responder.authority, "resolve", broken)
+    responder.fast = None  # every query takes the full path and its lookup
+    for _ in range(20):
+        reply = ask(responder, f"1.2.0.192.{IP}", "TXT")
+        assert reply.rcode() == dns.rcode.SERVFAIL and not reply.answer
+    assert responder.errors == 20
+    logged = [r for r in caplog.records if "internal error" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None
+    assert "injected lookup failure" in str(logged[0].exc_info[1])
+    assert ratelog.LIMITER.suppressed()["internal-error"] == 19
+
+
+def test_junk_after_a_tsig_with_an_unknown_key_is_formerr(responder: Responder) -> None:
+    """dnspython checks the TSIG before the trailing junk: the junk is still the client's."""
+    import dns.tsig
+
+    query = dns.message.make_query(f"1.2.0.192.{IP}", "A")
+    query.use_tsig(dns.tsig.Key("nobody.", b"0" * 32, "hmac-sha256"))
+    wire = responder.respond(query.to_wire() + b"\x00", False, "192.0.2.1")
+    assert wire is not None and wire[3] & 0x0F == dns.rcode.FORMERR
+    assert responder.errors == 0
+
+
+def test_mutated_queries_are_the_clients_fault_never_ours(responder: Responder) -> None:
+    """Whatever dnspython rejects is FORMERR (or NOTAUTH for a TSIG): no internal error."""
+    import random
+
+    import dns.tsig
+
+    rng = random.Random(9)
+    signed = dns.message.make_query(f"{IP}.", "SOA")
+    signed.use_tsig(dns.tsig.Key("xfr-key.", b"0" * 32, "hmac-sha256"))
+    seeds = [dns.message.make_query(f"1.2.0.192.{IP}", "TXT", use_edns=0).to_wire(),
+             dns.message.make_query(HASH, "IXFR").to_wire(), signed.to_wire()]
+    for _ in range(20000):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 4)):
+            roll = rng.random()
+            if roll < 0.6:
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            elif roll < 0.8:
+                del data[rng.randrange(len(data)):]
+            else:
+                data.insert(rng.randrange(len(data) + 1), rng.randrange(256))
+            if not data:
+                break
+        reply = responder.respond(bytes(data), False, "192.0.2.1")
+        assert reply is None or reply[3] & 0x0F != dns.rcode.SERVFAIL, bytes(data).hex()
+    assert responder.errors == 0

@@ -65,17 +65,18 @@ class TcpLimits:
     backlog: int = 0  # 0: the kernel's somaxconn
 
     def check(self) -> list[str]:
-        """What is wrong with these limits (empty when they are usable)."""
+        """What is wrong with these limits, by option (empty when they are usable)."""
+        flags = {option.field: f"--{option.flag}" for option in OPTIONS}
         problems = []
         for name in ("idle_timeout", "message_timeout"):
             if not getattr(self, name) > 0:
-                problems.append(f"{name.replace('_', '-')} must be more than 0 seconds")
+                problems.append(f"{flags[name]} must be more than 0 seconds")
         for name, low, high in (("max_message", 12, 0xFFFF), ("pending", 1, 1 << 20),
                                 ("clients", 1, 1 << 24), ("clients_per_source", 1, 1 << 24),
                                 ("backlog", 0, 1 << 20)):
             value = getattr(self, name)
             if not low <= value <= high:
-                problems.append(f"{name.replace('_', '-')} must be from {low} to {high}")
+                problems.append(f"{flags[name]} must be from {low} to {high}")
         return problems
 
 
@@ -116,7 +117,7 @@ def limits_from(values: dict[str, object]) -> TcpLimits:
     limits = TcpLimits(**given)  # type: ignore[arg-type]
     problems = limits.check()
     if problems:
-        raise LimitsError("; ".join(f"--{p}" for p in problems))
+        raise LimitsError("; ".join(problems))
     return limits
 
 

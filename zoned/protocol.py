@@ -131,17 +131,17 @@ class TCPServer(Protocol):
     def _pump(self) -> None:
         """Take messages up to the cap, write replies until paused, then set reading."""
         while not self._lost:
-            took = self._take()
+            self._take()
+            before = self.pending
             self._drain()
-            if not took or self.pending >= self.limits.pending or self._paused:
-                break
+            if self._paused or self.pending == before:
+                break  # the client is not reading, or no reply was finished: no room made
         if self._lost:
             return
         self._flow()
 
-    def _take(self) -> int:
+    def _take(self) -> None:
         """Move complete messages from the framer to the queue while there is room."""
-        took = 0
         while self.pending < self.limits.pending:
             try:
                 message = self.framer.pop()
@@ -149,13 +149,11 @@ class TCPServer(Protocol):
                 limited(log, "tcp-framing", logging.INFO, "closing TCP connection from %s: %s",
                         self._peer(), exc)
                 self._abort()
-                return 0
+                return
             if message is None:
-                break
+                return
             self._queue.append(message)
-            took += 1
             self._activity()
-        return took
 
     def _flow(self) -> None:
         """Read while there is room for replies; time a message that has begun."""

@@ -102,6 +102,13 @@ class ZonedService(service.Service):
 
     def stopService(self) -> Any:
         service.Service.stopService(self)  # type: ignore[no-untyped-call]
+        held = {kind: n for kind, n in LIMITER.suppressed().items() if n}
+        if held:
+            log.info("rate-limited lines not written, by kind: %s",
+                     ", ".join(f"{kind}={n}" for kind, n in sorted(held.items())))
+        if self.tcp is not None and self.tcp.table.stats:
+            log.info("tcp connections: %s", ", ".join(
+                f"{name}={n}" for name, n in sorted(self.tcp.table.stats.items())))
         if self._refresher.running:
             self._refresher.stop()
         ports, self.ports = self.ports, []

@@ -21,7 +21,7 @@ import dns.rdtypes.ANY.TSIG
 import dns.tsig
 
 from zoned.access import TsigKey
-from zoned.wire import HEADER, NOTAUTH, QR
+from zoned.wire import FORMERR, HEADER, NOTAUTH, OPCODE_MASK, QR, RD
 
 FUDGE = 300  # seconds of clock skew accepted, as RFC 8945 10 recommends
 _TSIG_FIXED = struct.Struct("!HHIH")
@@ -129,9 +129,14 @@ class Signer:
 
 def rejection(data: bytes, rejected: TsigRejected, clock: Callable[[], float] = time.time) -> bytes:
     """NOTAUTH with an unsigned TSIG that carries the error (RFC 8945 5.3.2)."""
-    # Parse again without verifying, for the question, the key name and the algorithm.
-    request = dns.message.from_wire(data, keyring=lambda _message, _name: False)
     ident, flags = HEADER.unpack_from(data)[:2]
+    # Parse again without verifying, for the question, the key name and the algorithm.
+    # dnspython verifies the TSIG before it looks past it: junk after the TSIG (or any
+    # fault the first parse did not reach) makes the request malformed after all.
+    try:
+        request = dns.message.from_wire(data, keyring=lambda _message, _name: False)
+    except MALFORMED:
+        return HEADER.pack(ident, QR | (flags & (OPCODE_MASK | RD)) | FORMERR, 0, 0, 0, 0)
     question = request.question[0] if len(request.question) == 1 else None
     header = HEADER.pack(ident, QR | (flags & 0x7800) | NOTAUTH, int(question is not None), 0, 0, 0)
     wire = header
