@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from zoned import tsig
 from zoned.packed import find_rrset, first_rrset
-from zoned.wire import NOERROR, NXDOMAIN, REFUSED, T_ANY, T_CNAME, T_SOA
+from zoned.wire import NOERROR, NXDOMAIN, REFUSED, SERVFAIL, T_ANY, T_CNAME, T_SOA
 from zoned.zone import Found, ServedZone
 
 
@@ -32,6 +32,9 @@ class Outcome(NamedTuple):
 
 
 REFUSED_OUTCOME = Outcome(REFUSED, None, 0, 0, b"", False)
+# The store cannot answer for the name (a damaged value, a refused store): SERVFAIL,
+# without AA -- we cannot vouch for an answer we do not have (RFC 1035 4.1.1).
+SERVFAIL_OUTCOME = Outcome(SERVFAIL, None, 0, 0, b"", False)
 DROP = -1  # an rcode that is no rcode: send nothing at all
 DROP_OUTCOME = Outcome(DROP, None, 0, 0, b"", False)
 
@@ -57,10 +60,11 @@ class Authority:
         )
 
     def refresh(self) -> bool:
-        """Pick up new store serials; True if any zone changed."""
+        """Pick up new store serials (and replaced or damaged stores); True if any zone's
+        serial changed."""
         changed = False
         for zone in self.zones.values():
-            changed |= zone.update_serial()
+            changed |= zone.poll()
         return changed
 
     def zone_for(self, labels: tuple[bytes, ...]) -> tuple[ServedZone, int] | None:
@@ -98,6 +102,9 @@ class Authority:
             if result is Found.EMPTY:
                 # An empty non-terminal exists: NODATA, not NXDOMAIN (RFC 8020 2).
                 return nodata
+            if result is Found.BROKEN:
+                # Fail closed: never NXDOMAIN (that unlists) nor damaged data.
+                return SERVFAIL_OUTCOME
             return self._nxdomain[zone.labels]
         if qtype == T_ANY:
             first = first_rrset(result)

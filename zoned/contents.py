@@ -23,6 +23,7 @@ import dns.name
 
 from zoned import keys
 from zoned.packed import join_rrsets
+from zoned.store import StoreDamaged
 from zoned.zone import ServedZone
 
 _DECIMAL_LABELS = frozenset(str(octet) for octet in range(256))
@@ -30,9 +31,15 @@ _NIBBLE_LABELS = frozenset("0123456789abcdef")
 
 
 def store_entries(zone: ServedZone) -> Iterator[tuple[bytes, bytes]]:
-    """(key, packed answer) of the zone's store snapshot; nothing if there is no store."""
+    """(key, packed answer) of the zone's store snapshot; nothing if there is no store yet.
+
+    StoreDamaged for a refused store, or at a value that fails its checksum: a transfer
+    or an export of a damaged zone fails rather than list it without its tokens.
+    """
     if zone.reader is not None:
         yield from zone.reader.entries()
+    elif zone.refused:
+        raise StoreDamaged(f"zone {zone.origin}: store {zone.config.store} is refused")
 
 
 def apex_answer(zone: ServedZone) -> bytes:

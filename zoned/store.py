@@ -5,13 +5,20 @@ readers never block the writer, and a commit is atomic and survives a killed pro
 One environment directory per zone holds three named databases::
 
     names    store key (zoned.keys)  -> packed answer (zoned.packed)
-    meta     b"version"              -> b"1" (the layout below)
+    meta     b"version"              -> b"2" (the layout below)
              b"kind"                 -> b"ip" | b"name", fixed when the store is created
              b"serial"               -> u32 BE; 0 until the first commit (RFC 1982: zoned.serial)
              b"updated"              -> u64 BE unix time of the last commit
              b"plen4", b"plen6"      -> (u8 prefix length, u32 networks)* ascending; ip stores
              b"jindex"               -> the journal's index (zoned.journal), oldest first
+             b"jtimes"               -> u64 BE commit time per journal index item
     journal  u32 BE serial           -> the change-set that made that serial (zoned.journal)
+
+Every value in every database is *sealed*: the payload above, then 4 bytes of CRC-32
+(little-endian) over the key and the payload, from a seed of this layout's own.  A
+reader verifies the seal before it uses a value (one C call: the CRC of a sealed value
+is a constant), so a flipped byte, a zeroed page or a value under the wrong key is
+never served: zoned answers SERVFAIL for that name and logs it (rate-limited).
 
 The journal is ordered by ``jindex``, not by key, because serials wrap.  It is a gapless
 chain ending at the current serial, or empty: IXFR either has every step or falls back
@@ -22,6 +29,22 @@ serial together with exactly its data, and a writer killed mid-commit leaves the
 serial intact (LMDB is copy-on-write; a commit becomes visible with its meta page).  Both
 sync and metasync stay on: a secondary that transferred serial N must never see a
 different serial N after a power loss, which costs one fsync per commit, not per name.
+A commit that fails (a full disk: ENOSPC) raises StoreError and leaves the previous
+serial in place; the next commit works once there is room.
+
+Damage.  LMDB maps ``data.mdb``: a page that is no longer in the file (the file was
+truncated) kills the process with SIGBUS when touched, and LMDB trusts its meta pages.
+So before mapping a store, and again on every :meth:`Reader.refresh` (zoned: four times
+a second), the two meta pages are read with ``pread`` and checked (LMDB's magic and
+data version, page numbers, page size, roots within the last page) and the file must
+be at least as long as the newest meta page's last page says.  A store that fails is
+refused with :class:`StoreDamaged` naming the file.  What is left is a race: a file
+truncated between two checks costs the process that touches it first a SIGBUS.
+
+Layout versions.  Version 1 stores (no seals) are upgraded in place, in one write
+transaction, by the next :meth:`ZoneStore.create_or_open` (any zonepub command that
+writes the zone, or ``zonepub check --upgrade``); readers refuse them with
+:class:`StoreOutdated`, which tells the operator to run zonepub once.
 
 Processes: the publisher opens a store with :meth:`ZoneStore.create_or_open`; each zoned
 worker opens it with :meth:`ZoneStore.open_readonly` *after* forking (an environment
@@ -34,13 +57,17 @@ environment.  Readers need write access to ``lock.mdb`` (LMDB's reader table).
 Exceptions::
 
     StoreError          every failure; lmdb errors are wrapped with the store path
+    +-- StoreDamaged    the data file or a value fails its check: never served
+    +-- StoreOutdated   an older layout that zonepub upgrades when it next writes
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import time
+import zlib
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -71,6 +98,8 @@ from zoned.serial import next_serial
 if TYPE_CHECKING:
     from zoned.config import ZoneConfig
 
+log = logging.getLogger(__name__)
+
 Kind = Literal["ip", "name"]
 SerialPolicy = Literal["unixtime", "increment"]
 
@@ -84,7 +113,8 @@ DEFAULT_MAX_JOURNAL_AGE = 7 * 86400  # seconds; a secondary further behind takes
 # uses MDB_NOTLS).  Fixed by whoever creates lock.mdb, so writer and readers agree on it.
 MAX_READERS = 1024
 _MAX_DBS = 4
-_VERSION = b"1"
+_VERSION = b"2"
+_VERSION_1 = b"1"  # before values were sealed
 
 _K_VERSION = b"version"
 _K_KIND = b"kind"
@@ -103,6 +133,136 @@ _PLEN = struct.Struct("!BI")
 
 class StoreError(Exception):
     """The zone store cannot be opened, read or written."""
+
+
+class StoreDamaged(StoreError):
+    """The store's data file or one of its values is damaged: it is refused, never served."""
+
+
+class StoreOutdated(StoreError):
+    """The store has an older layout; the next zonepub run that writes it upgrades it."""
+
+
+# -- seals: every stored value carries a CRC-32 of its key and payload -----------------------
+
+SEAL_SEED = _SEED = zlib.crc32(b"repzone store layout 2")
+_SEAL = struct.Struct("<I")
+SEAL_SIZE = _SEAL.size
+# The CRC-32 of any payload followed by its own CRC (little-endian) is this constant, so
+# checking a sealed value is one crc32() over it, with no slice.
+SEAL_RESIDUE = _RESIDUE = 0x2144DF1C
+_crc32 = zlib.crc32
+
+
+def seal(key: bytes, payload: bytes) -> bytes:
+    """``payload`` as stored under ``key``: followed by the CRC-32 of key and payload."""
+    return payload + _SEAL.pack(_crc32(payload, _crc32(key, _SEED)))
+
+
+def sound(key: bytes, stored: bytes) -> bool:
+    """Whether a stored value is the sealed value of some payload under ``key``."""
+    return _crc32(stored, _crc32(key, _SEED)) == _RESIDUE
+
+
+# What LMDB raises when it meets pages that are not what they must be.
+_DAMAGE_ERRORS = (lmdb.CorruptedError, lmdb.PageNotFoundError, lmdb.InvalidError,
+                  lmdb.VersionMismatchError, lmdb.BadTxnError)
+# Lookups on the hot path call LMDB directly; zoned.zone catches this around them.
+ReadFailure = lmdb.Error
+
+
+# -- LMDB's meta pages, read before anything is mapped ---------------------------------------
+# data.mdb starts with two meta pages; the one with the higher txnid is current.  Each is a
+# page header (u64 page number, u16 pad, u16 flags, u32) and MDB_meta: u32 magic, u32 data
+# version, u64 address, u64 map size, two MDB_db (free pages, main: u32 pad -- the page
+# size in the first --, u16 flags, u16 depth, u64 branch, leaf and overflow pages, u64
+# entries, u64 root), u64 last page number, u64 txnid.  Native byte order, 64-bit LMDB.
+
+_META = struct.Struct("=QHHI" "IIQQ" "IHHQQQQQ" "IHHQQQQQ" "QQ")
+_P_META = 0x08
+_MDB_MAGIC = 0xBEEFC0DE
+_MDB_DATA_VERSION = 1
+_NO_PAGE = (1 << 64) - 1  # the root of an empty database
+
+
+@dataclass(frozen=True)
+class MetaPage:
+    """The current LMDB meta page of a data file, as checked."""
+
+    txnid: int
+    last_page: int
+    page_size: int
+    map_size: int
+
+    @property
+    def data_bytes(self) -> int:
+        """How long the data file must at least be."""
+        return (self.last_page + 1) * self.page_size
+
+
+def _parse_meta(file: Path, number: int, raw: bytes, page_size: int | None) -> MetaPage:
+    def damaged(what: str) -> StoreDamaged:
+        return StoreDamaged(f"{file}: damaged: meta page {number} {what}")
+
+    if len(raw) < _META.size:
+        raise damaged("is cut off")
+    (pgno, _, flags, _, magic, version, _, map_size,
+     psize, _, _, _, _, _, _, free_root,
+     _, _, _, _, _, _, _, main_root, last_page, txnid) = _META.unpack_from(raw)
+    if magic != _MDB_MAGIC:
+        raise damaged(f"has magic {magic:#010x}, not LMDB's {_MDB_MAGIC:#010x}")
+    if version != _MDB_DATA_VERSION:
+        raise damaged(f"has LMDB data version {version}, not {_MDB_DATA_VERSION}")
+    if pgno != number or not flags & _P_META:
+        raise damaged(f"says it is page {pgno} with flags {flags:#x}")
+    if page_size is not None and psize != page_size:
+        raise damaged(f"has page size {psize}, not {page_size}")
+    if psize < 512 or psize > 65536 or psize & (psize - 1):
+        raise damaged(f"has page size {psize}")
+    if not 1 <= last_page or (last_page + 1) * psize > map_size:
+        raise damaged(f"has last page {last_page} in a map of {map_size} bytes")
+    for name, root in (("free-page", free_root), ("main", main_root)):
+        if root != _NO_PAGE and not 2 <= root <= last_page:
+            raise damaged(f"has the {name} root at page {root}, past its last page {last_page}")
+    return MetaPage(txnid, last_page, psize, map_size)
+
+
+def check_data_file(fd: int, file: Path) -> MetaPage:
+    """The current meta page of the open data file ``fd``; StoreDamaged unless both meta
+    pages are sane and the file holds every page up to the last one they name."""
+    try:
+        size = os.fstat(fd).st_size
+        first = os.pread(fd, _META.size, 0)
+        if len(first) < _META.size:
+            raise StoreDamaged(f"{file}: damaged: {size} bytes, too short for LMDB's meta pages")
+        meta0 = _parse_meta(file, 0, first, None)
+        if size < 2 * meta0.page_size:
+            raise StoreDamaged(f"{file}: damaged: {size} bytes, too short for LMDB's meta pages")
+        meta1 = _parse_meta(file, 1, os.pread(fd, _META.size, meta0.page_size), meta0.page_size)
+    except OSError as exc:
+        raise StoreError(f"{file}: cannot read: {exc}") from exc
+    current = meta0 if meta0.txnid >= meta1.txnid else meta1
+    if size < current.data_bytes:
+        raise StoreDamaged(
+            f"{file}: damaged: {size} bytes, but its last page {current.last_page} needs "
+            f"{current.data_bytes} (truncated)"
+        )
+    return current
+
+
+def check_file(path: Path) -> MetaPage | None:
+    """:func:`check_data_file` of the store at ``path``; None if it has no data file."""
+    file = Path(path) / "data.mdb"
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreError(f"{file}: cannot open: {exc}") from exc
+    try:
+        return check_data_file(fd, file)
+    finally:
+        os.close(fd)
 
 
 class _Closing(ABC):
@@ -161,12 +321,28 @@ class _Env:
     kind: Kind
     ident: tuple[int, int]
     pid: int
+    fd: int  # our own descriptor on the mapped data.mdb: its size and meta pages, by pread
     refs: int = 0
     snapshots: int = 0  # open read transactions: remapping is only safe with none
     writing: bool = False
 
     def error(self, what: str, exc: BaseException) -> StoreError:
+        if isinstance(exc, _DAMAGE_ERRORS):
+            return StoreDamaged(f"{self.path / 'data.mdb'}: damaged: {what}: {exc}")
         return StoreError(f"{self.path}: {what}: {exc}")
+
+    def damaged(self, what: str) -> StoreDamaged:
+        return StoreDamaged(f"{self.path / 'data.mdb'}: damaged: {what}")
+
+    def check(self) -> MetaPage:
+        """The mapped file's current meta page; StoreDamaged if it is damaged or truncated."""
+        return check_data_file(self.fd, self.path / "data.mdb")
+
+    def unseal(self, key: bytes, stored: bytes, what: str) -> bytes:
+        """The payload of a value read under ``key``; StoreDamaged if its seal fails."""
+        if _crc32(stored, _crc32(key, _SEED)) != _RESIDUE:
+            raise self.damaged(f"{what} {key!r} fails its checksum")
+        return stored[:-SEAL_SIZE]
 
     def check_process(self) -> None:
         # LMDB environments do not survive fork(): open stores in each worker after forking.
@@ -182,6 +358,7 @@ class _Env:
             if _OPEN.get(self.ident) is self:
                 del _OPEN[self.ident]
             self.env.close()
+            os.close(self.fd)
 
 
 # Environments open in this process, by (st_dev, st_ino) of data.mdb: LMDB's fcntl locks
@@ -189,12 +366,18 @@ class _Env:
 _OPEN: dict[tuple[int, int], _Env] = {}
 
 
-def _ident(path: Path) -> tuple[int, int] | None:
+def data_ident(path: Path) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the store's data file now, or None if there is none."""
     try:
-        st = os.stat(path / "data.mdb")
-    except FileNotFoundError:
+        st = os.stat(Path(path) / "data.mdb")
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot look at data.mdb: {exc}") from exc
     return st.st_dev, st.st_ino
+
+
+_ident = data_ident
 
 
 def _shared(ident: tuple[int, int] | None) -> _Env | None:
@@ -274,6 +457,13 @@ class ZoneStore(_Closing):
         ident = _ident(path)
         if _shared(ident) is not None:
             raise StoreError(f"{path}: already open in this process; close it before writing")
+        if ident is not None:
+            # Never let LMDB map (SIGBUS) or re-initialise a damaged file: that would
+            # turn a damaged list into an empty one.
+            try:
+                check_file(path)
+            except StoreDamaged as exc:
+                raise StoreDamaged(f"{exc}; refusing to write to it (see zonepub check)") from exc
         try:
             path.mkdir(parents=True, exist_ok=True)
             env = lmdb.open(
@@ -291,27 +481,39 @@ class ZoneStore(_Closing):
         except (OSError, lmdb.Error) as exc:
             raise StoreError(f"{path}: cannot open for writing: {exc}") from exc
         try:
+            fd = os.open(path / "data.mdb", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            env.close()
+            raise StoreError(f"{path}: cannot open for writing: {exc}") from exc
+        try:
             with env.begin(write=True) as txn:
                 names = env.open_db(b"names", txn=txn)
                 meta = env.open_db(b"meta", txn=txn)
                 journal = env.open_db(b"journal", txn=txn)
-                stored = txn.get(_K_KIND, db=meta)
-                if stored is None:
-                    txn.put(_K_VERSION, _VERSION, db=meta)
-                    txn.put(_K_KIND, kind.encode(), db=meta)
-                    txn.put(_K_SERIAL, _U32.pack(0), db=meta)
-                elif stored != kind.encode():
-                    raise StoreError(f"{path}: store holds kind {stored.decode()!r}, not {kind!r}")
+                raw_version = txn.get(_K_VERSION, db=meta)
+                if raw_version is None and txn.get(_K_KIND, db=meta) is None:
+                    for key, value in ((_K_VERSION, _VERSION), (_K_KIND, kind.encode()),
+                                       (_K_SERIAL, _U32.pack(0))):
+                        txn.put(key, seal(key, value), db=meta)
                 else:
-                    _check_version(path, txn.get(_K_VERSION, db=meta))
+                    if _layout(path, raw_version) == 1:
+                        _upgrade(path, txn, names, meta, journal)
+                    raw_kind = txn.get(_K_KIND, db=meta)
+                    stored = _unseal_meta(path, _K_KIND, raw_kind)
+                    if stored != kind.encode():
+                        shown = stored.decode(errors="replace") if stored else None
+                        raise StoreError(f"{path}: store holds kind {shown!r}, not {kind!r}")
         except (StoreError, lmdb.Error) as exc:
             env.close()
+            os.close(fd)
             if isinstance(exc, StoreError):
                 raise
+            if isinstance(exc, _DAMAGE_ERRORS):
+                raise StoreDamaged(f"{path / 'data.mdb'}: damaged: {exc}") from exc
             raise StoreError(f"{path}: cannot initialise: {exc}") from exc
         ident = _ident(path)
         assert ident is not None  # LMDB just created data.mdb
-        handle = _Env(env, names, meta, journal, path, kind, ident, os.getpid())
+        handle = _Env(env, names, meta, journal, path, kind, ident, os.getpid(), fd)
         _OPEN[ident] = handle
         return cls(
             handle,
@@ -351,9 +553,12 @@ class ZoneStore(_Closing):
             handle = _open_reader_env(path, ident)
             if handle is None:
                 return None
+        else:
+            handle.check()
         if kind is not None and handle.kind != kind:
             if fresh:
                 handle.env.close()
+                os.close(handle.fd)
             raise StoreError(f"{path}: store holds kind {handle.kind!r}, not {kind!r}")
         _OPEN[ident] = handle
         return cls(handle, readonly=True)
@@ -408,13 +613,71 @@ class ZoneStore(_Closing):
         self._handle.check_process()
 
 
-def _check_version(path: Path, raw: bytes | None) -> None:
-    if raw != _VERSION:
-        raise StoreError(f"{path}: unsupported store layout version {raw!r}")
+def _layout(path: Path, raw: bytes | None) -> int:
+    """The layout version of a store from its raw ``version`` value: 1 or 2."""
+    if raw == _VERSION_1:
+        return 1
+    if raw is None or not sound(_K_VERSION, raw):
+        raise StoreDamaged(f"{path / 'data.mdb'}: damaged: layout version {raw!r}")
+    if raw[:-SEAL_SIZE] != _VERSION:
+        raise StoreError(f"{path}: unsupported store layout version {raw[:-SEAL_SIZE]!r}")
+    return 2
+
+
+def _unseal_meta(path: Path, key: bytes, raw: bytes | None) -> bytes | None:
+    if raw is None:
+        return None
+    if not sound(key, raw):
+        raise StoreDamaged(f"{path / 'data.mdb'}: damaged: meta value {key!r} fails its checksum")
+    return raw[:-SEAL_SIZE]
+
+
+_UPGRADE_BATCH = 4096
+
+
+def _upgrade(path: Path, txn: lmdb.Transaction[bytes], names: lmdb._Database,
+             meta: lmdb._Database, journal: lmdb._Database) -> None:
+    """Seal every value of a layout-1 store, in the caller's write transaction."""
+    sealed = 0
+    for db in (names, meta, journal):
+        cursor = txn.cursor(db=db)
+        more = cursor.first()
+        while more:
+            batch: list[tuple[bytes, bytes]] = []
+            while more and len(batch) < _UPGRADE_BATCH:
+                batch.append(cursor.item())
+                more = cursor.next()
+            resume = cursor.key() if more else None
+            for key, value in batch:
+                txn.put(key, seal(key, value), db=db)
+            sealed += len(batch)
+            if resume is not None:
+                more = cursor.set_key(resume)
+    txn.put(_K_VERSION, seal(_K_VERSION, _VERSION), db=meta)
+    log.info("%s: upgraded from layout 1 to 2 (%d values sealed)", path, sealed)
 
 
 def _open_reader_env(path: Path, ident: tuple[int, int]) -> _Env | None:
-    """A read-only environment, or None while the writer has not finished creating it."""
+    """A read-only environment, or None while the writer has not finished creating it.
+
+    The data file is checked before LMDB maps it: a truncated file would cost a SIGBUS.
+    """
+    file = path / "data.mdb"
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot open for reading: {exc}") from exc
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != ident:
+            os.close(fd)
+            return None  # replaced since we looked: the next attempt sees the new one
+        check_data_file(fd, file)
+    except BaseException:
+        os.close(fd)
+        raise
     try:
         # map_size=0: map as much as the writer declared, so its growth needs no remap.
         env = lmdb.open(
@@ -429,8 +692,12 @@ def _open_reader_env(path: Path, ident: tuple[int, int]) -> _Env | None:
             max_spare_txns=1,
         )
     except FileNotFoundError:
+        os.close(fd)
         return None
     except (OSError, lmdb.Error) as exc:
+        os.close(fd)
+        if isinstance(exc, _DAMAGE_ERRORS):
+            raise StoreDamaged(f"{file}: damaged: {exc}") from exc
         raise StoreError(f"{path}: cannot open for reading: {exc}") from exc
     try:
         try:
@@ -439,22 +706,32 @@ def _open_reader_env(path: Path, ident: tuple[int, int]) -> _Env | None:
             journal = env.open_db(b"journal", create=False)
         except lmdb.NotFoundError:
             env.close()
+            os.close(fd)
             return None  # created, not yet initialised
         with env.begin() as txn:
             raw_kind = txn.get(_K_KIND, db=meta)
             raw_version = txn.get(_K_VERSION, db=meta)
-        if raw_kind is None:
+        if raw_kind is None and raw_version is None:
             env.close()
+            os.close(fd)
             return None
-        _check_version(path, raw_version)
-        kind = _kind_of(path, raw_kind)
+        if _layout(path, raw_version) == 1:
+            raise StoreOutdated(
+                f"{path}: store layout version 1 (values without checksums) is not served; "
+                "run zonepub once to upgrade it (e.g. zonepub check --upgrade)"
+            )
+        kind = _kind_of(path, _unseal_meta(path, _K_KIND, raw_kind))
     except lmdb.Error as exc:
         env.close()
+        os.close(fd)
+        if isinstance(exc, _DAMAGE_ERRORS):
+            raise StoreDamaged(f"{file}: damaged: {exc}") from exc
         raise StoreError(f"{path}: cannot open for reading: {exc}") from exc
     except StoreError:
         env.close()
+        os.close(fd)
         raise
-    return _Env(env, names, meta, journal, path, kind, ident, os.getpid())
+    return _Env(env, names, meta, journal, path, kind, ident, os.getpid(), fd)
 
 
 # -- writing --------------------------------------------------------------------------------
@@ -495,12 +772,11 @@ class Transaction:
         self._get = txn.get
         self._put = txn.put
         self._delete = txn.delete
-        meta = handle.meta
         try:
-            raw_serial = txn.get(_K_SERIAL, db=meta)
+            raw_serial = self._meta(_K_SERIAL)
             self.serial_before = _U32.unpack(raw_serial)[0] if raw_serial else 0
             self._plens: dict[int, dict[int, int]] | None = (
-                {fam: _decode_plens(txn.get(key, db=meta)) for fam, key in _K_PLEN.items()}
+                {fam: _decode_plens(self._meta(key)) for fam, key in _K_PLEN.items()}
                 if handle.kind == "ip"
                 else None
             )
@@ -510,6 +786,9 @@ class Transaction:
         except lmdb.Error as exc:
             self._end()
             raise handle.error("cannot read metadata", exc) from exc
+        except StoreError:
+            self._end()
+            raise
         self._plens_changed = False
         self._dirty = False
         self._bytes = HEADER_SIZE
@@ -521,6 +800,26 @@ class Transaction:
             self._txn.abort()
             self._txn = None
         self._handle.writing = False
+
+    def _meta(self, key: bytes) -> bytes | None:
+        """A meta value's payload (lmdb errors to the caller)."""
+        assert self._txn is not None
+        return _unseal_meta(self._handle.path, key, self._txn.get(key, db=self._handle.meta))
+
+    def _put_meta(self, key: bytes, value: bytes) -> None:
+        assert self._txn is not None
+        self._txn.put(key, seal(key, value), db=self._handle.meta)
+
+    def _payload(self, key: bytes, stored: bytes) -> bytes:
+        """The payload of the value being replaced.  A damaged one was never served; it is
+        overwritten, and the journal dropped (secondaries take a full transfer) since
+        what they hold for it is not known."""
+        if _crc32(stored, _crc32(key, _SEED)) == _RESIDUE:
+            return stored[:-SEAL_SIZE]
+        log.warning("%s: replacing the damaged value of %r; the journal is cleared",
+                    self._handle.path / "data.mdb", key)
+        self._changes = None
+        return stored[:-SEAL_SIZE]
 
     @property
     def serial_after(self) -> int:
@@ -541,21 +840,27 @@ class Transaction:
         return self._dirty
 
     def get(self, key: bytes) -> bytes | None:
-        """The value of ``key`` including this transaction's own changes."""
+        """The value of ``key`` including this transaction's own changes.
+
+        StoreDamaged if the stored value fails its checksum.
+        """
         try:
-            return self._get(key)
+            stored = self._get(key)
         except lmdb.Error as exc:
             raise self._handle.error(f"get {key!r}", exc) from exc
+        return None if stored is None else self._handle.unseal(key, stored, "value of")
 
     def put(self, key: bytes, value: bytes) -> None:
         """Set ``key``; an identical value is no change.  Keys must be 1-511 bytes."""
+        sealed = value + _SEAL.pack(_crc32(value, _crc32(key, _SEED)))
         try:
-            old = self._get(key)
-            if old == value:
+            stored = self._get(key)
+            if stored == sealed:
                 return
-            self._put(key, value)
+            self._put(key, sealed)
         except lmdb.Error as exc:
             raise self._handle.error(f"put {key!r}", exc) from exc
+        old = None if stored is None else self._payload(key, stored)
         self._dirty = True
         if old is None and self._plens is not None:
             self._count(key, 1)
@@ -585,7 +890,7 @@ class Transaction:
         handle = self._handle
         txn = self._txn
         assert txn is not None
-        pairs = items if isinstance(items, list) else list(items)
+        pairs = [(key, seal(key, value)) for key, value in items]
         if not pairs:
             return
         try:
@@ -627,12 +932,13 @@ class Transaction:
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; False if it was absent."""
         try:
-            old = self._get(key)
-            if old is None:
+            stored = self._get(key)
+            if stored is None:
                 return False
             self._delete(key)
         except lmdb.Error as exc:
             raise self._handle.error(f"delete {key!r}", exc) from exc
+        old = self._payload(key, stored)
         self._dirty = True
         if self._plens is not None:
             self._count(key, -1)
@@ -695,13 +1001,12 @@ class Transaction:
             return  # _end() aborts: a no-op commit writes nothing, not even "updated"
         now = int(self._store._clock())
         after = next_serial(before, now if self._policy == "unixtime" else before)
-        meta = handle.meta
         try:
-            txn.put(_K_SERIAL, _U32.pack(after), db=meta)
-            txn.put(_K_UPDATED, _U64.pack(max(now, 0)), db=meta)
+            self._put_meta(_K_SERIAL, _U32.pack(after))
+            self._put_meta(_K_UPDATED, _U64.pack(max(now, 0)))
             if self._plens is not None and self._plens_changed:
                 for fam, key in _K_PLEN.items():
-                    txn.put(key, _encode_plens(self._plens[fam]), db=meta)
+                    self._put_meta(key, _encode_plens(self._plens[fam]))
             self._journal(txn, before, after)
             txn.commit()
         except lmdb.MapFullError as exc:
@@ -710,7 +1015,9 @@ class Transaction:
                 "reopen with a larger map_size"
             ) from exc
         except lmdb.Error as exc:
-            raise handle.error("commit failed", exc) from exc
+            # A full disk (ENOSPC) lands here: LMDB writes the meta page last, so the
+            # previous serial is what every reader still sees.
+            raise handle.error(f"commit failed, serial {before} stays in place", exc) from exc
         self._txn = None
         self._serial_after = after
 
@@ -718,9 +1025,8 @@ class Transaction:
         """Append this change-set and trim to the bounds, or clear it all (a gap)."""
         handle = self._handle
         store = self._store
-        meta = handle.meta
-        index = decode_index(txn.get(_K_JINDEX, db=meta))
-        raw_times = txn.get(_K_JTIMES, db=meta) or b""
+        index = decode_index(self._meta(_K_JINDEX))
+        raw_times = self._meta(_K_JTIMES) or b""
         now = max(int(store._clock()), 0)
         times = [t for (t,) in _U64.iter_unpack(raw_times)] if raw_times else []
         if len(times) != len(index):
@@ -732,7 +1038,7 @@ class Transaction:
             txn.drop(handle.journal, delete=False)
             index, times = [], []
         else:
-            txn.put(_U32.pack(after), entry, db=handle.journal)
+            txn.put(_U32.pack(after), seal(_U32.pack(after), entry), db=handle.journal)
             index.append((before, after, len(entry)))
             times.append(now)
             total = sum(size for _, _, size in index)
@@ -743,8 +1049,8 @@ class Transaction:
                 times.pop(0)
                 txn.delete(_U32.pack(old_to), db=handle.journal)
                 total -= size
-        txn.put(_K_JINDEX, encode_index(index), db=meta)
-        txn.put(_K_JTIMES, b"".join(_U64.pack(t) for t in times), db=meta)
+        self._put_meta(_K_JINDEX, encode_index(index))
+        self._put_meta(_K_JTIMES, b"".join(_U64.pack(t) for t in times))
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -753,14 +1059,17 @@ class Transaction:
 class Reader(_Closing):
     """A consistent snapshot of the store for the server's hot path.
 
-    ``get`` is the read transaction's own bound ``get`` (no Python frame per lookup), so
-    it is rebound by :meth:`refresh`: look it up on the reader, do not keep it across a
+    :meth:`get` returns a value's payload after checking its seal.  The hot path uses
+    ``probe`` instead: the read transaction's own bound ``get`` (no Python frame per
+    lookup), which returns the *stored* value; the caller checks it with :func:`sound`
+    and strips the last :data:`SEAL_SIZE` bytes, and catches :data:`ReadFailure`.  Both
+    are rebound by :meth:`refresh`: look them up on the reader, do not keep them across a
     refresh.  Keys must be non-empty (LMDB rejects empty keys; the apex is never stored).
     Use from one thread.  Iterating :meth:`entries` while calling :meth:`refresh` on the
     same reader is an error: give AXFR its own reader.
     """
 
-    get: Callable[[bytes], bytes | None]
+    probe: Callable[[bytes], bytes | None]
     serial: int
     updated: int
     plens4: tuple[int, ...]
@@ -771,10 +1080,20 @@ class Reader(_Closing):
         self._txn: lmdb.Transaction[bytes] | None = None
         handle.acquire()
         try:
+            handle.check()
             self._switch(self._begin())
         except BaseException:
             handle.release()
             raise
+
+    @property
+    def path(self) -> Path:
+        return self._handle.path
+
+    @property
+    def ident(self) -> tuple[int, int]:
+        """(st_dev, st_ino) of the data file this reader maps."""
+        return self._handle.ident
 
     def _begin(self) -> lmdb.Transaction[bytes]:
         handle = self._handle
@@ -801,18 +1120,22 @@ class Reader(_Closing):
         """Make ``txn`` the snapshot: read its metadata, then drop the old one."""
         handle = self._handle
         meta = handle.meta
+        path = handle.path
         try:
-            raw_serial = txn.get(_K_SERIAL, db=meta)
-            raw_updated = txn.get(_K_UPDATED, db=meta)
-            plens = {fam: _decode_plens(txn.get(key, db=meta)) for fam, key in _K_PLEN.items()}
+            raw_serial = _unseal_meta(path, _K_SERIAL, txn.get(_K_SERIAL, db=meta))
+            raw_updated = _unseal_meta(path, _K_UPDATED, txn.get(_K_UPDATED, db=meta))
+            plens = {fam: _decode_plens(_unseal_meta(path, key, txn.get(key, db=meta)))
+                     for fam, key in _K_PLEN.items()}
             cursor = txn.cursor()
-        except lmdb.Error as exc:
+        except (lmdb.Error, StoreError) as exc:
             txn.abort()
             handle.snapshots -= 1
+            if isinstance(exc, StoreError):
+                raise
             raise handle.error("cannot read metadata", exc) from exc
         old = self._txn
         self._txn = txn
-        self.get = txn.get
+        self.probe = txn.get
         self._cursor = cursor
         self.serial = _U32.unpack(raw_serial)[0] if raw_serial else 0
         self.updated = _U64.unpack(raw_updated)[0] if raw_updated else 0
@@ -827,22 +1150,38 @@ class Reader(_Closing):
             raise StoreError(f"{self._handle.path}: reader is closed")
         return self._txn
 
+    def get(self, key: bytes) -> bytes | None:
+        """The payload stored under ``key``, or None; StoreDamaged if it fails its seal."""
+        self._live()
+        try:
+            stored = self.probe(key)
+        except lmdb.Error as exc:
+            raise self._handle.error(f"get {key!r}", exc) from exc
+        return None if stored is None else self._handle.unseal(key, stored, "value of")
+
     def refresh(self) -> bool:
         """Move to the newest commit if there is one; True if the snapshot changed.
 
-        The check is one read of LMDB's meta page, cheap enough for a timer.  On failure
-        the old snapshot stays in place.
+        First the data file is checked (its size and meta pages, by ``pread``: nothing
+        mapped is touched), then the current txnid compared; cheap enough for a timer.
+        StoreDamaged if the file is damaged or truncated: stop using this reader.  On any
+        other failure the old snapshot stays in place.
         """
         txn = self._live()
         handle = self._handle
         handle.check_process()
-        try:
-            if handle.env.info()["last_txnid"] == txn.id():
-                return False
-        except lmdb.Error as exc:
-            raise handle.error("cannot check for new commits", exc) from exc
+        current = handle.check()
+        if current.txnid == txn.id():
+            return False
         self._switch(self._begin())
         return True
+
+    def renew(self) -> None:
+        """A fresh snapshot of the newest commit, after a lookup failed inside LMDB (which
+        leaves the read transaction unusable)."""
+        self._live()
+        self._handle.check()
+        self._switch(self._begin())
 
     def snapshot(self) -> Reader:
         """A second reader on this store, at the newest commit: one a transfer can iterate
@@ -869,13 +1208,18 @@ class Reader(_Closing):
             raise self._handle.error("cannot count keys", exc) from exc
 
     def entries(self) -> Iterator[tuple[bytes, bytes]]:
-        """Every (key, packed answer) of this snapshot in key order."""
+        """Every (key, packed answer) of this snapshot in key order; StoreDamaged (after
+        the sound entries before it) at the first value that fails its seal."""
         txn = self._live()
+        handle = self._handle
         try:
             with txn.cursor() as cursor:
-                yield from cursor
+                for key, stored in cursor:
+                    if _crc32(stored, _crc32(key, _SEED)) != _RESIDUE:
+                        raise handle.damaged(f"value of {key!r} fails its checksum")
+                    yield key, stored[:-SEAL_SIZE]
         except lmdb.Error as exc:
-            raise self._handle.error("scan failed", exc) from exc
+            raise handle.error("scan failed", exc) from exc
 
     def journal_since(self, serial: int) -> list[JournalEntry] | None:
         """Change-sets from ``serial`` up to this snapshot's serial, oldest first.
@@ -888,7 +1232,8 @@ class Reader(_Closing):
         txn = self._live()
         handle = self._handle
         try:
-            index = decode_index(txn.get(_K_JINDEX, db=handle.meta))
+            index = decode_index(_unseal_meta(handle.path, _K_JINDEX,
+                                              txn.get(_K_JINDEX, db=handle.meta)))
             start = next((i for i, item in enumerate(index) if item[0] == serial), None)
             if start is None or index[-1][1] != self.serial:
                 return None
@@ -896,11 +1241,12 @@ class Reader(_Closing):
             entries = []
             expected = serial
             for from_serial, to_serial, _ in chain:
-                raw = txn.get(_U32.pack(to_serial), db=handle.journal)
+                jkey = _U32.pack(to_serial)
+                raw = txn.get(jkey, db=handle.journal)
                 if from_serial != expected or raw is None:
                     return None
                 try:
-                    entry = decode_entry(to_serial, raw)
+                    entry = decode_entry(to_serial, handle.unseal(jkey, raw, "journal entry"))
                 except JournalError as exc:
                     raise StoreError(str(exc)) from exc
                 if entry.from_serial != from_serial:

@@ -4,12 +4,33 @@ Everything that comes from the zone file (apex records, static names, overrides,
 RFC 5782 test entries) is compiled once into dictionaries keyed exactly like the
 store, so one lookup routine serves memory and store alike: memory first (an override
 or static record wins over published data), then the store snapshot.
+
+A zone's store is in one of three states (:class:`StoreState` and a reader):
+
+- *served*: a :class:`~zoned.store.Reader` on it.  A value that fails its checksum, or
+  a lookup that fails inside LMDB, is :attr:`Found.BROKEN` for that name (SERVFAIL),
+  counted and logged through the rate limiter (kind ``store-damage``); never served.
+- *absent* (``StoreState.ABSENT``): not created yet.  The zone serves its static data
+  only, and tokens are NXDOMAIN, as for a store with nothing published.
+- *refused* (``StoreState.REFUSED``): damaged, of an older layout, or unopenable.
+  Every name whose answer depends on the store is :attr:`Found.BROKEN` (SERVFAIL, so
+  resolvers try elsewhere and Rspamd's monitoring, which probes ``1.0.0.127`` and
+  random labels, sees the list is unusable); what the zone file alone decides still
+  answers: the apex (SOA, NS, static apex records), static records and their empty
+  non-terminals, ``listed``/``unlisted`` overrides and the RFC 5782 test entry.
+
+:class:`ReaderPool` follows each store path: a data file replaced by another (a new
+inode: the directory deleted and published again) is opened and served from the next
+refresh; one that vanishes without a replacement keeps its last good snapshot (the
+unlinked file stays mapped and whole), logged once; a damaged one is refused.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
@@ -20,10 +41,22 @@ from zoned import keys
 from zoned.answers import static_answers, token_answer
 from zoned.config import ZoneConfig
 from zoned.packed import Record, pack, rrsets
-from zoned.store import Reader, StoreError, ZoneStore
+from zoned.ratelog import limited
+from zoned.store import (
+    SEAL_RESIDUE,
+    SEAL_SEED,
+    SEAL_SIZE,
+    Reader,
+    ReadFailure,
+    StoreDamaged,
+    StoreError,
+    ZoneStore,
+    data_ident,
+)
 from zoned.wire import T_NS, T_SOA, name_labels, name_wire
 
 log = logging.getLogger(__name__)
+_crc32 = zlib.crc32
 
 
 class Found(Enum):
@@ -32,6 +65,14 @@ class Found(Enum):
     NOTHING = 0  # NXDOMAIN
     EMPTY = 1  # an empty non-terminal: NODATA (RFC 8020)
     BLOCKED = 2  # an ``unlisted`` override: NXDOMAIN even if the store lists it
+    BROKEN = 3  # the store cannot say (damaged value, refused store): SERVFAIL
+
+
+class StoreState(Enum):
+    """Why a zone has no store reader."""
+
+    ABSENT = 0  # not created yet: static data only, tokens NXDOMAIN
+    REFUSED = 1  # damaged, outdated or unopenable: tokens SERVFAIL
 
 
 @dataclass(frozen=True)
@@ -103,7 +144,8 @@ class ServedZone:
         self.wire_length = sum(len(label) + 1 for label in self.labels)  # without the root
         self.is_ip = config.scheme.kind == "ip"
         self.pool = pool
-        self.reader = pool.get(config)
+        self.reader: Reader | None = None
+        self.refused = False  # the store exists but is not served (StoreState.REFUSED)
         self.statics: dict[bytes, bytes] = {}
         self.static_heads: set[bytes] = set()  # leftmost labels of static names
         self.static_ents: set[bytes] = set()
@@ -122,7 +164,7 @@ class ServedZone:
         self.serial = -1
         self.apex: dict[int, tuple[int, bytes]] = {}
         self.soa = Record(T_SOA, 0, b"")
-        self.update_serial()
+        self.poll()
 
     # -- compilation -------------------------------------------------------------
     def _compile(self) -> None:
@@ -165,17 +207,28 @@ class ServedZone:
         for i in range(1, len(labels)):
             self.static_ents.add(keys.name_key(labels[i:]))
 
+    def poll(self) -> bool:
+        """Follow the zone's store through the pool (new serials, a replaced, vanished
+        or damaged store); rebuild the apex when the serial moved.  Never raises."""
+        state = self.pool.refresh(self.config)
+        if isinstance(state, Reader):
+            self.reader, self.refused = state, False
+            return self._at_serial(state.serial)
+        self.reader, self.refused = None, state is StoreState.REFUSED
+        # A refused store keeps the serial last served: secondaries see no change.
+        return self._at_serial(max(self.serial, 0) if self.refused else 0)
+
     def update_serial(self) -> bool:
-        """Refresh the store snapshot; rebuild the apex when the serial moved."""
-        if self.reader is None:
-            self.reader = self.pool.get(self.config)
+        """Refresh this zone's own reader (a transfer's snapshot view: not the pool's) and
+        rebuild the apex when the serial moved; StoreError if the store is refused."""
         if self.reader is not None:
-            try:
-                self.reader.refresh()
-            except StoreError:
-                log.exception("zone=%s store refresh failed; serving the last snapshot",
-                              self.origin)
-        serial = self.reader.serial if self.reader is not None else 0
+            self.reader.refresh()
+            return self._at_serial(self.reader.serial)
+        if self.refused:
+            raise StoreDamaged(f"zone {self.origin}: store {self.config.store} is refused")
+        return self._at_serial(0)
+
+    def _at_serial(self, serial: int) -> bool:
         if serial == self.serial:
             return False
         self.serial = serial
@@ -222,15 +275,45 @@ class ServedZone:
         if not self.is_ip:
             if key in self.blocked_names:
                 return Found.BLOCKED
-            if self.reader is not None:
-                value = self.reader.get(key)
-                if value is not None:
-                    return value
-                if self.reader.has_prefix(key + b"."):
-                    return Found.EMPTY
+            reader = self.reader
+            if reader is not None:
+                try:
+                    stored = reader.probe(key)
+                    if stored is not None:
+                        if _crc32(stored, _crc32(key, SEAL_SEED)) == SEAL_RESIDUE:
+                            return stored[:-SEAL_SIZE]
+                        return self._damaged(key)
+                    if reader.has_prefix(key + b"."):
+                        return Found.EMPTY
+                except ReadFailure as exc:
+                    return self._read_failed(reader, exc)
+            elif self.refused and key not in self.static_ents:
+                return Found.BROKEN
         if key in self.static_ents:
             return Found.EMPTY
         return Found.NOTHING
+
+    def _damaged(self, key: bytes) -> Found:
+        """A stored value failed its checksum: SERVFAIL, counted, logged (rate-limited)."""
+        self.pool.damaged[self.origin] += 1
+        limited(log, "store-damage", logging.ERROR,
+                "zone=%s store %s: the value of key %r fails its checksum; answering SERVFAIL "
+                "(run zonepub check)", self.origin, self.config.store, key)
+        return Found.BROKEN
+
+    def _read_failed(self, reader: Reader, exc: Exception) -> Found:
+        """LMDB failed inside a lookup (a damaged page): SERVFAIL, and a fresh snapshot,
+        since LMDB leaves the read transaction unusable after such an error."""
+        self.pool.damaged[self.origin] += 1
+        limited(log, "store-damage", logging.ERROR,
+                "zone=%s store %s: lookup failed inside LMDB (%s); answering SERVFAIL "
+                "(run zonepub check)", self.origin, self.config.store, exc)
+        try:
+            reader.renew()
+        except StoreError as renew_exc:
+            limited(log, "store-damage", logging.ERROR, "zone=%s store %s: %s",
+                    self.origin, self.config.store, renew_exc)
+        return Found.BROKEN
 
     def _find_ip(self, address: bytes, known_bits: int) -> bytes | Found:
         """Longest-prefix match for a full address; the empty non-terminal test for a prefix."""
@@ -242,24 +325,38 @@ class ServedZone:
                 return value
             reader = self.reader
             if reader is not None:
-                get = reader.get
+                probe = reader.probe
                 key_from = keys.net_key_from
-                for plen in reader.plens4 if len(address) == 4 else reader.plens6:
-                    value = get(key_from(address, plen))
-                    if value is not None:
-                        return value
+                try:
+                    for plen in reader.plens4 if len(address) == 4 else reader.plens6:
+                        key = key_from(address, plen)
+                        stored = probe(key)
+                        if stored is not None:
+                            if _crc32(stored, _crc32(key, SEAL_SEED)) == SEAL_RESIDUE:
+                                return stored[:-SEAL_SIZE]
+                            return self._damaged(key)
+                except ReadFailure as exc:
+                    return self._read_failed(reader, exc)
+            elif self.refused:
+                return Found.BROKEN
             return Found.NOTHING
         if self.nets.covers(address, known_bits):
             return Found.EMPTY
-        if self.reader is not None:
+        reader = self.reader
+        if reader is not None:
             family = keys.V4 if len(address) == 4 else keys.V6
             lo, hi = prefix_range(family, address, known_bits)
-            if self.reader.has_range(lo, hi):
-                return Found.EMPTY
-            plens = self.reader.plens4 if len(address) == 4 else self.reader.plens6
-            for plen in plens:
-                if plen <= known_bits and self.reader.get(keys.net_key_from(address, plen)):
+            try:
+                if reader.has_range(lo, hi):
                     return Found.EMPTY
+                plens = reader.plens4 if len(address) == 4 else reader.plens6
+                for plen in plens:
+                    if plen <= known_bits and reader.probe(keys.net_key_from(address, plen)):
+                        return Found.EMPTY
+            except ReadFailure as exc:
+                return self._read_failed(reader, exc)
+        elif self.refused:
+            return Found.BROKEN
         return Found.NOTHING
 
 
@@ -296,11 +393,15 @@ def _parse_v6(rel: tuple[bytes, ...]) -> tuple[bytes, int] | None:
 
 
 class ReaderPool:
-    """One store reader per store path for the whole process.
+    """One store reader per store path for the whole process, following each path.
 
     LMDB forbids opening one environment twice in a process, so zones rebuilt by a
-    reload share the readers of the zones they replace.  A store that does not exist
-    yet (nothing published) is looked for again at most once a second.
+    reload share the readers of the zones they replace.  On every :meth:`refresh` (and
+    :meth:`get`) the path's data file is looked at: a new inode there is opened and
+    replaces the reader; a vanished one keeps the last snapshot (logged once); damage
+    found by the reader's own check closes it and refuses the store.  A store that
+    cannot be served (absent or refused) is tried again at most once a second, and each
+    change of state is logged once.
     """
 
     RETRY_SECONDS = 1.0
@@ -308,33 +409,111 @@ class ReaderPool:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._readers: dict[Path, Reader] = {}
-        self._missing: dict[Path, float] = {}
+        # Paths without a reader: when last tried, what they are, and the last message.
+        self._failed: dict[Path, tuple[float, StoreState, str]] = {}
+        self._vanished: set[Path] = set()
+        # Paths whose reader's file was replaced by one not served yet: when, and why.
+        self._replacing: dict[Path, tuple[float, str]] = {}
+        self.damaged: Counter[str] = Counter()  # lookups answered SERVFAIL, by zone
 
-    def get(self, config: ZoneConfig) -> Reader | None:
-        """The reader for the zone's store, or None while it does not exist."""
-        path = config.store
-        reader = self._readers.get(path)
+    def get(self, config: ZoneConfig) -> Reader | StoreState:
+        """The reader of the zone's store, or why there is none."""
+        reader = self._readers.get(config.store)
         if reader is not None:
+            return self._follow(config, reader)
+        return self._open(config)
+
+    def refresh(self, config: ZoneConfig) -> Reader | StoreState:
+        """:meth:`get`, with the reader moved to the store's newest commit."""
+        state = self.get(config)
+        if not isinstance(state, Reader):
+            return state
+        try:
+            state.refresh()
+        except StoreDamaged as exc:
+            return self._refuse(config, exc)
+        except StoreError as exc:
+            limited(log, "store-refresh", logging.ERROR,
+                    "zone=%s store refresh failed; serving the last snapshot: %s",
+                    config.origin, exc)
+        return state
+
+    def _refuse(self, config: ZoneConfig, exc: StoreError) -> StoreState:
+        path = config.store
+        reader = self._readers.pop(path, None)
+        if reader is not None:
+            reader.close()
+        self._vanished.discard(path)
+        log.error("zone=%s store refused, its tokens answer SERVFAIL: %s", config.origin, exc)
+        self._failed[path] = (self.clock(), StoreState.REFUSED, str(exc))
+        return StoreState.REFUSED
+
+    def _follow(self, config: ZoneConfig, reader: Reader) -> Reader:
+        """The reader, or the reader of a new data file that replaced its file."""
+        path = config.store
+        try:
+            ident = data_ident(path)
+        except StoreError:
+            ident = None
+        if ident == reader.ident:
+            self._vanished.discard(path)
+            return reader
+        if ident is None:
+            if path not in self._vanished:
+                self._vanished.add(path)
+                log.warning("zone=%s store %s vanished; serving its last snapshot (serial %d) "
+                            "until a store is published there again",
+                            config.origin, path, reader.serial)
             return reader
         now = self.clock()
-        last = self._missing.get(path)
-        if last is not None and now - last < self.RETRY_SECONDS:
-            return None
+        tried = self._replacing.get(path)
+        if tried is not None and now - tried[0] < self.RETRY_SECONDS:
+            return reader
         try:
-            store = ZoneStore.open_readonly(path)
+            fresh = _open_reader(path)
         except StoreError as exc:
-            if last is None:
-                log.error("zone=%s cannot open store %s: %s", config.origin, path, exc)
-            self._missing[path] = now
-            return None
-        if store is None:
-            if last is None:
+            if tried is None or tried[1] != str(exc):
+                log.error("zone=%s store %s was replaced by one that cannot be served; "
+                          "serving the last snapshot (serial %d): %s",
+                          config.origin, path, reader.serial, exc)
+            self._replacing[path] = (now, str(exc))
+            return reader
+        if fresh is None:  # being created: look again in a moment
+            self._replacing[path] = (now, "")
+            return reader
+        self._replacing.pop(path, None)
+        self._vanished.discard(path)
+        reader.close()
+        self._readers[path] = fresh
+        log.info("zone=%s store %s was replaced; serving serial %d", config.origin, path,
+                 fresh.serial)
+        return fresh
+
+    def _open(self, config: ZoneConfig) -> Reader | StoreState:
+        path = config.store
+        now = self.clock()
+        last = self._failed.get(path)
+        if last is not None and now - last[0] < self.RETRY_SECONDS:
+            return last[1]
+        try:
+            reader = _open_reader(path)
+        except StoreError as exc:
+            if last is None or last[2] != str(exc):
+                log.error("zone=%s store refused, its tokens answer SERVFAIL: %s",
+                          config.origin, exc)
+            self._failed[path] = (now, StoreState.REFUSED, str(exc))
+            return StoreState.REFUSED
+        if reader is None:
+            if last is None or last[1] is not StoreState.ABSENT:
                 log.warning("zone=%s store %s does not exist yet; serving static data only",
                             config.origin, path)
-            self._missing[path] = now
-            return None
-        self._missing.pop(path, None)
-        reader = self._readers[path] = store.reader()
+            self._failed[path] = (now, StoreState.ABSENT, "")
+            return StoreState.ABSENT
+        if last is not None:
+            log.info("zone=%s store %s opened; serving serial %d", config.origin, path,
+                     reader.serial)
+        self._failed.pop(path, None)
+        self._readers[path] = reader
         return reader
 
     def retain(self, paths: Iterable[Path]) -> None:
@@ -343,3 +522,18 @@ class ReaderPool:
         for path in list(self._readers):
             if path not in keep:
                 self._readers.pop(path).close()
+        for table in (self._failed, self._replacing):
+            for path in [p for p in table if p not in keep]:
+                del table[path]
+        self._vanished &= keep
+
+
+def _open_reader(path: Path) -> Reader | None:
+    """A reader on the store at ``path``, or None if it does not exist yet."""
+    store = ZoneStore.open_readonly(path)
+    if store is None:
+        return None
+    try:
+        return store.reader()
+    finally:
+        store.close()  # the reader holds the environment
