@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from client import names
+from publisher.check import add_check_parser
 from publisher.describe import describe_answer, render_key
 from publisher.export import add_export_parser, find_zone
 from publisher.learn import add_learn_parser
@@ -133,6 +134,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sync.set_defaults(func=cmd_sync)
     add_learn_parser(commands)
     add_export_parser(commands)
+    add_check_parser(commands)
     show = commands.add_parser("names", help="print the owner names of a token under a zone")
     show.add_argument("--zone", required=True, help="the zone")
     show.add_argument("token", help="an IP address, a name or any token, by the zone's scheme")

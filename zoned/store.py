@@ -71,7 +71,7 @@ import zlib
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
@@ -1264,3 +1264,136 @@ class Reader(_Closing):
             self._txn = None
             self._handle.snapshots -= 1
             self._handle.release()
+
+
+# -- inspection (zonepub check) -------------------------------------------------------------
+
+_MAX_LISTED = 20  # damaged keys named per database; the rest are counted
+
+
+@dataclass
+class Inspection:
+    """What a full scan of one store found; ``problems`` empty means sound."""
+
+    path: Path
+    exists: bool = False
+    layout: int | None = None
+    serial: int | None = None
+    values: dict[str, int] = field(default_factory=dict)  # values checked, by database
+    damaged: dict[str, int] = field(default_factory=dict)  # values failing, by database
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def sound(self) -> bool:
+        return not self.problems
+
+
+def inspect(path: Path) -> Inspection:
+    """Scan the whole store at ``path`` read-only: the data file and its meta pages, then
+    every value's seal in every database, the journal's entries against its index and
+    the network counts against the keys.  Damage is reported, never raised; a store
+    that does not exist is not damaged (``exists`` False)."""
+    path = Path(path)
+    result = Inspection(path)
+    file = path / "data.mdb"
+    try:
+        meta = check_file(path)
+    except StoreError as exc:
+        result.exists = True
+        result.problems.append(str(exc))
+        return result
+    if meta is None:
+        return result
+    result.exists = True
+    try:
+        store = ZoneStore.open_readonly(path)
+    except StoreOutdated as exc:
+        result.layout = 1
+        result.problems.append(str(exc))
+        return result
+    except StoreError as exc:
+        result.problems.append(str(exc))
+        return result
+    if store is None:
+        result.problems.append(f"{path}: not initialised (a publisher died creating it?)")
+        return result
+    result.layout = 2
+    handle = store._handle
+    try:
+        with handle.env.begin() as txn:
+            metas = _scan(result, txn, handle.meta, "meta")
+            names = _scan(result, txn, handle.names, "names", keys_only=True)
+            journal = _scan(result, txn, handle.journal, "journal")
+    finally:
+        store.close()
+    raw_serial = metas.get(_K_SERIAL)
+    if raw_serial is None or len(raw_serial) != _U32.size:
+        result.problems.append(f"{file}: meta value {_K_SERIAL!r} is missing or malformed")
+    else:
+        result.serial = _U32.unpack(raw_serial)[0]
+    if handle.kind == "ip" and names is not None:
+        counted: dict[int, dict[int, int]] = {4: {}, 6: {}}
+        for key in names:
+            net = _network_plen(key)
+            if net is not None:
+                counts = counted[net[0]]
+                counts[net[1]] = counts.get(net[1], 0) + 1
+        for fam, key in _K_PLEN.items():
+            if key in metas and _decode_plens(metas[key]) != counted[fam]:
+                result.problems.append(f"{file}: meta value {key!r} disagrees with the "
+                                       f"IPv{fam} networks stored")
+    _check_journal(result, file, metas, journal)
+    return result
+
+
+def _scan(result: Inspection, txn: lmdb.Transaction[bytes], db: lmdb._Database, name: str,
+          keys_only: bool = False) -> dict[bytes, bytes]:
+    """Check the seal of every value of one database; the sound payloads by key (for
+    ``keys_only``, empty payloads: a names database can be millions of values)."""
+    file = result.path / "data.mdb"
+    sound_values: dict[bytes, bytes] = {}
+    checked = damaged = 0
+    try:
+        with txn.cursor(db=db) as cursor:
+            for key, stored in cursor:
+                checked += 1
+                if _crc32(stored, _crc32(key, _SEED)) != _RESIDUE:
+                    damaged += 1
+                    if damaged <= _MAX_LISTED:
+                        result.problems.append(f"{file}: {name}: the value of {key!r} fails "
+                                               "its checksum")
+                    continue
+                sound_values[key] = b"" if keys_only else stored[:-SEAL_SIZE]
+    except lmdb.Error as exc:
+        result.problems.append(f"{file}: {name}: damaged after {checked} values: {exc}")
+    if damaged > _MAX_LISTED:
+        result.problems.append(f"{file}: {name}: {damaged - _MAX_LISTED} more values fail "
+                               "their checksum")
+    result.values[name] = checked
+    result.damaged[name] = damaged
+    return sound_values
+
+
+def _check_journal(result: Inspection, file: Path, metas: dict[bytes, bytes],
+                   journal: dict[bytes, bytes]) -> None:
+    index = decode_index(metas.get(_K_JINDEX))
+    listed = set()
+    for from_serial, to_serial, size in index:
+        key = _U32.pack(to_serial)
+        listed.add(key)
+        raw = journal.get(key)
+        if raw is None:
+            if result.damaged.get("journal", 0) == 0:
+                result.problems.append(f"{file}: journal: no entry for serial {to_serial}")
+            continue
+        try:
+            entry = decode_entry(to_serial, raw)
+        except JournalError as exc:
+            result.problems.append(f"{file}: journal: {exc}")
+            continue
+        if entry.from_serial != from_serial or len(raw) != size:
+            result.problems.append(f"{file}: journal: the entry for serial {to_serial} "
+                                   "disagrees with the index")
+    if index and result.serial is not None and index[-1][1] != result.serial:
+        result.problems.append(f"{file}: journal: ends at serial {index[-1][1]}, not at the "
+                               f"store's serial {result.serial}")
