@@ -10,14 +10,14 @@ from pathlib import Path
 
 from client import names
 from publisher.check import add_check_parser
-from publisher.describe import describe_answer, render_key
+from publisher.describe import plan_text
 from publisher.export import add_export_parser, find_zone
 from publisher.learn import add_learn_parser
 from publisher.plan import PlanRefused
 from publisher.processors import MapError
 from publisher.progress import Progress
 from publisher.rbldnsd import add_import_rbldnsd_arguments
-from publisher.records import RecordError, load_entries, write_entries
+from publisher.records import RecordError, Written, load_entries, write_entries
 from publisher.settings import source_settings
 from publisher.source import SourceError
 from publisher.sync import Runner, ZoneSync
@@ -26,14 +26,32 @@ from zoned.store import StoreError
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    """Publish JSON-lines records through the plan and its delete guard."""
     config = find_zone(args.config, args.zone)
     entries = load_entries(config, args.files)
-    added, changed, deleted, before, after = write_entries(config, entries, replace=args.replace)
-    print(
-        f"zone {config.origin}: {added} added, {changed} changed, {deleted} deleted; "
-        f"serial {before} -> {after}"
-    )
+    try:
+        written = write_entries(config, entries, replace=args.replace, force=args.force,
+                                dry_run=args.dry_run)
+    except PlanRefused as exc:
+        return refused(config, exc)
+    print(written_line(config, written))
     return 0
+
+
+def refused(config: ZoneConfig, exc: PlanRefused) -> int:
+    """Say why a plan was refused, as every writing command does; exit status 3."""
+    print(f"zonepub: zone {config.origin}: refused: {exc}", file=sys.stderr)
+    return 3
+
+
+def written_line(config: ZoneConfig, written: Written) -> str:
+    """What an import did, or for a dry run the plan it would apply."""
+    plan = written.plan
+    if not written.applied:
+        return plan_text(config, plan)
+    return (f"zone {config.origin}: {len(plan.adds)} added, {len(plan.changes)} changed, "
+            f"{len(plan.deletes)} deleted; serial {written.serial_before} -> "
+            f"{written.serial_after}")
 
 
 def cmd_names(args: argparse.Namespace) -> int:
@@ -80,25 +98,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
                     result = sync.full(dry_run=args.dry_run, force=args.force,
                                        progress=progress)
                 except PlanRefused as exc:
-                    print(f"zonepub: zone {sync.config.origin}: refused: {exc}",
-                          file=sys.stderr)
-                    status = 3
+                    status = refused(sync.config, exc)
                     continue
                 rate = progress.done()
                 plan = result.plan
                 if args.dry_run:
-                    config = sync.config
-
-                    def render(key: bytes, config: ZoneConfig = config) -> str:
-                        return render_key(config, key)
-
-                    print(f"zone {config.origin} (dry run): "
-                          + plan.describe(render, describe_answer))
+                    print(plan_text(sync.config, plan))
                 else:
                     print(f"zone {sync.config.origin}: {plan.summary()}; serial {result.serial}; "
                           f"{result.stats.keys:,} keys in {result.seconds:.1f} s "
                           f"({rate:,.0f}/s); {result.stats.line()}")
             return status
+        for sync in syncs:
+            sync.force_next = args.force  # the first full pass ignores max_delete
         runner = Runner(syncs)
         signal.signal(signal.SIGTERM, lambda *_: runner.stop())
         signal.signal(signal.SIGINT, lambda *_: runner.stop())
@@ -120,6 +132,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     imp.add_argument("--zone", required=True, help="the zone to publish into")
     imp.add_argument("--replace", action="store_true",
                      help="delete every published token that the files do not list")
+    imp.add_argument("--dry-run", action="store_true",
+                     help="show what the import would change; write nothing")
+    imp.add_argument("--force", action="store_true",
+                     help="apply a --replace that deletes more than the zone's max_delete")
     imp.add_argument("files", nargs="+", type=Path, help='JSON lines: {"token": ..., "n": ...}')
     imp.set_defaults(func=cmd_import)
     add_import_rbldnsd_arguments(imp, cmd_import)
@@ -129,7 +145,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sync.add_argument("--dry-run", action="store_true",
                       help="show what a full sync would change; write nothing")
     sync.add_argument("--force", action="store_true",
-                      help="apply a plan even if it deletes more than the zone's max_delete")
+                      help="apply a plan even if it deletes more than the zone's max_delete "
+                      "(continuous mode: the first full pass)")
     sync.add_argument("--redis", help="Redis URL to use instead of the zone files' source.redis")
     sync.set_defaults(func=cmd_sync)
     add_learn_parser(commands)

@@ -7,6 +7,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from client import names
+from publisher.plan import Plan
 from zoned import keys
 from zoned.config import ZoneConfig
 from zoned.packed import PackedError, unpack
@@ -39,3 +40,12 @@ def describe_answer(packed: bytes) -> str:
         return ", ".join(parts)
     except (PackedError, dns.exception.DNSException) as exc:
         return f"<unreadable: {exc}>"
+
+
+def plan_text(config: ZoneConfig, plan: Plan) -> str:
+    """A plan as ``--dry-run`` shows it: the summary and examples of each change."""
+
+    def render(key: bytes) -> str:
+        return render_key(config, key)
+
+    return f"zone {config.origin} (dry run): " + plan.describe(render, describe_answer)

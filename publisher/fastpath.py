@@ -152,12 +152,16 @@ class RspamdFastPath:
                     packed = inet_pton(af_inet, token)
                     if inet_ntop(af_inet, packed) != token:
                         raise OSError  # leading zeros and the like: not canonical
-                except (UnicodeDecodeError, OSError):
-                    slow.append(key)
+                except (UnicodeDecodeError, OSError, ValueError):  # ValueError: a NUL
+                    slow.append(key)  # judged, logged and counted there
                     continue
                 store_key = v4 + packed + suffix32
             else:
-                maybe = tokens.token_of(self.selector, key[plen:].decode("utf-8", "replace"))
+                try:
+                    maybe = tokens.token_of(self.selector,
+                                            key[plen:].decode("utf-8", "surrogateescape"))
+                except tokens.TokenError:
+                    maybe = None
                 if maybe is None:
                     slow.append(key)
                     continue

@@ -1,8 +1,15 @@
 """Plan, then apply: the diff between what the sources say and what the store holds.
 
 Nothing is written until the whole diff is known.  A plan is checked against a safety
-limit first -- an emptied or wrong Redis must not wipe a public list -- can be shown
-instead of applied (``--dry-run``), and is committed as one new serial.
+limit first -- an emptied or wrong Redis, or an empty file given to ``import
+--replace``, must not wipe a public list -- can be shown instead of applied
+(``--dry-run``), and is committed as one new serial.  Every command that writes a
+store goes through here (``zonepub sync``, ``zonepub import``).
+
+The limit (:class:`DeleteGuard`) is a share of the zone (``source.max_delete``, 30% by
+default) that one write may delete without ``--force``.  Zones of fewer than
+``min_size`` entries (10 by default, octodns' MIN_EXISTING_RECORDS idea) are exempt:
+deleting 2 of 5 hand-made entries is an edit, not an accident.
 """
 
 from __future__ import annotations
@@ -14,11 +21,36 @@ from dataclasses import dataclass, field
 from zoned.store import ZoneStore
 
 DEFAULT_MAX_DELETE_SHARE = 0.30
+DEFAULT_MAX_DELETE_MIN = 10
 SAMPLE = 5
 
 
 class PlanRefused(Exception):
     """The plan would delete more of the zone than the safety limit allows."""
+
+
+@dataclass(frozen=True)
+class DeleteGuard:
+    """How much of a zone one write may delete without ``--force``.
+
+    ``share`` of the zone's entries; zones smaller than ``min_size`` may lose any number.
+    """
+
+    share: float = DEFAULT_MAX_DELETE_SHARE
+    min_size: int = DEFAULT_MAX_DELETE_MIN
+
+    def allows(self, deletes: int, size: int) -> bool:
+        """Whether ``deletes`` deletions from a zone of ``size`` entries pass the guard."""
+        return deletes == 0 or size < self.min_size or deletes / size <= self.share
+
+    def limit(self) -> str:
+        """The rule in words, for messages."""
+        return f"limit {self.share:.0%} of zones of {self.min_size:,} entries or more"
+
+    def refusal(self, deletes: int, size: int) -> str:
+        """Why :meth:`allows` said no, for the operator."""
+        share = deletes / size if size else 1.0
+        return f"the plan deletes {deletes:,} of {size:,} entries ({share:.0%}, {self.limit()})"
 
 
 @dataclass
@@ -39,15 +71,12 @@ class Plan:
     def delete_share(self) -> float:
         return len(self.deletes) / self.size if self.size else 0.0
 
-    def check(self, max_delete_share: float, force: bool) -> None:
-        """Refuse a plan that deletes more than ``max_delete_share`` of a non-empty zone."""
-        if force or not self.deletes or self.delete_share <= max_delete_share:
+    def check(self, guard: DeleteGuard, force: bool) -> None:
+        """Raise PlanRefused for a plan that deletes more than ``guard`` allows."""
+        if force or guard.allows(len(self.deletes), self.size):
             return
-        raise PlanRefused(
-            f"the plan deletes {len(self.deletes):,} of {self.size:,} entries "
-            f"({self.delete_share:.0%}, limit {max_delete_share:.0%}); "
-            "check the source, or run with --force"
-        )
+        raise PlanRefused(f"{guard.refusal(len(self.deletes), self.size)}; "
+                          "check the source, or run with --force")
 
     def summary(self) -> str:
         return (f"{len(self.adds):,} to add, {len(self.changes):,} to change, "

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from client import names
-from zoned.config import ZoneConfig
+from zoned.config import NetworkTooWide, WidestPrefix, ZoneConfig
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -25,7 +25,9 @@ class MapError(ValueError):
 class Exclusions:
     """Tokens never to publish: networks for IP kinds (any address inside), strings otherwise.
 
-    Map files hold one entry a line; ``#`` starts a comment, as in Rspamd's maps.
+    Map files hold one entry a line; ``#`` starts a comment, as in Rspamd's maps.  Networks
+    are bounded by the zone's ``widest_prefix`` like every network a zone takes: an
+    exclusion of ``0.0.0.0/0`` would unpublish everything, a typo rather than a policy.
     """
 
     def __init__(self, networks: Iterable[IPNetwork] = (), strings: Iterable[str] = ()) -> None:
@@ -36,7 +38,9 @@ class Exclusions:
                 int(net.network_address))
 
     @classmethod
-    def load(cls, paths: Iterable[Path], ip: bool) -> Exclusions:
+    def load(cls, paths: Iterable[Path], ip: bool,
+             widest: WidestPrefix | None = None) -> Exclusions:
+        """The maps' entries; MapError lists every bad line as file:line."""
         networks: list[IPNetwork] = []
         strings: list[str] = []
         problems: list[str] = []
@@ -52,8 +56,10 @@ class Exclusions:
                 entry = entry.split()[0]  # Rspamd maps allow a value after the key
                 if ip:
                     try:
-                        networks.append(names.parse_network(entry))
-                    except names.OwnerNameError as exc:
+                        network = names.parse_network(entry)
+                        (widest or WidestPrefix()).check(network)
+                        networks.append(network)
+                    except (names.OwnerNameError, NetworkTooWide) as exc:
                         problems.append(f"{path}:{lineno}: {exc}")
                 else:
                     strings.append(entry)

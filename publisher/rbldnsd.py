@@ -47,6 +47,11 @@ What the store cannot hold, and what the import does instead:
 - Substitution variables and defaults are per file (rbldnsd keeps variables for all
   files of a dataset).
 - Hash zones hash single addresses and names; networks are reported and skipped.
+
+Networks wider than the zone's ``widest_prefix`` (default /8 and /16, never /0) are bad
+lines, exclusions included: rbldnsd would take ``0.0.0.0/0``, but a list that answers
+for the whole Internet is never what an operator meant.  For ``ip4set`` the bound is
+the size of the line's range (a /8 is at most 16,777,216 addresses).
 """
 
 from __future__ import annotations
@@ -66,10 +71,12 @@ import dns.rdatatype
 
 from client import names
 from client.codes import CodeError, validate_code
+from publisher.describe import plan_text
 from publisher.export import find_zone
-from publisher.records import RecordError, write_entries
+from publisher.plan import DeleteGuard, PlanRefused
+from publisher.records import RecordError, Written, write_entries
 from zoned import keys
-from zoned.config import ZoneConfig
+from zoned.config import NetworkTooWide, WidestPrefix, ZoneConfig
 from zoned.packed import Record, pack, txt_rdata
 from zoned.wire import T_A, T_MX, T_TXT
 
@@ -135,6 +142,7 @@ class ImportResult:
     serial_before: int
     serial_after: int
     notes: tuple[str, ...]  # what could not be imported as rbldnsd serves it
+    written: Written
 
 
 # --------------------------------------------------------------------------- parsing
@@ -325,9 +333,10 @@ class _DatasetReader:
     """Reads one dataset file; each method reads one kind of line."""
 
     def __init__(self, path: Path, kind: DatasetKind, problems: list[str],
-                 notes: list[str]) -> None:
+                 notes: list[str], widest: WidestPrefix) -> None:
         self.path = path
         self.kind = kind
+        self.widest = widest
         self.problems = problems
         self.notes = notes
         self.state = _State()
@@ -485,9 +494,13 @@ class _DatasetReader:
         networks: list[IPNetwork]
         if self.kind == "ip6trie":
             network6, used = _ip6network(line)
+            self.bounded(network6)
             networks = [network6]
         else:
             first, last, bits, used = _ip4range(line, ranges=self.kind == "ip4set")
+            if last - first + 1 > 1 << (32 - self.widest.v4):
+                raise _LineError(f"{line[:used]} covers {last - first + 1:,} addresses, more "
+                                 f"than the zone allows (widest_prefix.v4: /{self.widest.v4})")
             limit = self.state.max_range4
             if limit is not None and last - first + 1 > limit:
                 self.notes.append(f"{self.where}: {line[:used]} is larger than $MAXRANGE4 "
@@ -504,6 +517,12 @@ class _DatasetReader:
             else:
                 txt = self.expand(template.txt, _listed_text(network))
                 yield ImportedEntry(self.where, _net_token(network), template.code, txt)
+
+    def bounded(self, network: IPNetwork) -> None:
+        try:
+            self.widest.check(network)
+        except NetworkTooWide as exc:
+            raise _LineError(str(exc)) from None
 
     def dnset(self, line: str, excluded: bool) -> Iterator[ImportedEntry]:
         wildcard: Literal["", "*.", "."] = ""
@@ -581,17 +600,20 @@ def read_dataset(
     *,
     problems: list[str] | None = None,
     notes: list[str] | None = None,
+    widest: WidestPrefix | None = None,
 ) -> Iterator[ImportedEntry]:
     """The entries of one rbldnsd dataset file, in file order.
 
     Bad lines are appended to ``problems`` as ``file:line: why``; without a list, a
     :class:`DatasetError` listing all of them is raised once the file is read.
     ``notes`` receives what is ignored ($SOA...) or changed (TXT cut at 254 bytes).
+    Networks are bounded by ``widest`` (the zone's; default: the default bounds).
     """
     if kind not in DATASET_KINDS:
         raise ValueError(f"unknown dataset type {kind!r} (one of {', '.join(DATASET_KINDS)})")
     own = [] if problems is None else problems
-    yield from _DatasetReader(path, kind, own, [] if notes is None else notes).read()
+    yield from _DatasetReader(path, kind, own, [] if notes is None else notes,
+                              widest or WidestPrefix()).read()
     if problems is None and own:
         raise DatasetError(own)
 
@@ -831,7 +853,8 @@ def dataset_entries(
     notes: list[str] = []
     read: list[ImportedEntry] = []
     for path in paths:
-        read.extend(read_dataset(path, kind, problems=problems, notes=notes))
+        read.extend(read_dataset(path, kind, problems=problems, notes=notes,
+                                 widest=config.widest_prefix))
     entries = _Builder(config, kind, problems, notes).build(read)
     if problems:
         raise DatasetError(problems)
@@ -844,16 +867,24 @@ def import_rbldnsd(
     kind: DatasetKind,
     *,
     replace: bool = False,
+    guard: DeleteGuard | None = None,
+    force: bool = False,
+    dry_run: bool = False,
 ) -> ImportResult:
     """Import rbldnsd dataset files (read as one dataset) into the zone's store.
 
-    Raises :class:`DatasetError` listing every bad line, having written nothing.
+    Raises :class:`DatasetError` listing every bad line, having written nothing; the
+    plan is checked and committed as :func:`publisher.records.write_entries` does
+    (PlanRefused past the delete guard).
     """
     paths = [path] if isinstance(path, Path) else list(path)
     entries, read, notes = dataset_entries(config, paths, kind)
-    added, changed, deleted, before, after = write_entries(config, entries, replace=replace)
-    return ImportResult(config.origin, kind, read, len(entries), added, changed, deleted,
-                        before, after, tuple(notes))
+    written = write_entries(config, entries, replace=replace, guard=guard, force=force,
+                            dry_run=dry_run)
+    plan = written.plan
+    return ImportResult(config.origin, kind, read, len(entries), len(plan.adds),
+                        len(plan.changes), len(plan.deletes), written.serial_before,
+                        written.serial_after, tuple(notes), written)
 
 
 # --------------------------------------------------------------------------- command
@@ -890,9 +921,17 @@ def cmd_import_rbldnsd(args: argparse.Namespace) -> int:
         raise SystemExit(f"zonepub: --format rbldnsd needs --dataset-type "
                          f"({', '.join(DATASET_KINDS)})")
     config = find_zone(args.config, args.zone)
-    result = import_rbldnsd(config, args.files, args.dataset_type, replace=args.replace)
+    try:
+        result = import_rbldnsd(config, args.files, args.dataset_type, replace=args.replace,
+                                force=args.force, dry_run=args.dry_run)
+    except PlanRefused as exc:
+        print(f"zonepub: zone {config.origin}: refused: {exc}", file=sys.stderr)
+        return 3
     for note in result.notes:
         print(f"zonepub: note: {note}", file=sys.stderr)
+    if not result.written.applied:
+        print(plan_text(config, result.written.plan))
+        return 0
     print(
         f"zone {result.zone}: {result.entries} {result.kind} entries as {result.keys} names: "
         f"{result.added} added, {result.changed} changed, {result.deleted} deleted; "

@@ -18,10 +18,20 @@ from pathlib import Path
 from client import names
 from client.codes import CodeError, validate_code
 from client.txt import TxtError
+from publisher.plan import (
+    DEFAULT_MAX_DELETE_MIN,
+    DEFAULT_MAX_DELETE_SHARE,
+    DeleteGuard,
+    Plan,
+    apply,
+    full_plan,
+    partial_plan,
+)
+from publisher.settings import source_settings
 from zoned import keys
 from zoned.answers import token_answer
-from zoned.config import ZoneConfig
-from zoned.store import ZoneStore
+from zoned.config import NetworkTooWide, ZoneConfig
+from zoned.store import Kind, ZoneStore
 from zoned.wire import name_labels
 
 Fields = Mapping[str, int | float | str]
@@ -83,17 +93,29 @@ def parse_record(obj: object, where: str) -> TokenRecord:
 def owner_keys(config: ZoneConfig, token: str) -> list[bytes]:
     """Store keys a token is published under: its network, or one name per hash scheme.
 
-    Raises OwnerNameError when the token cannot be a name under the zone's scheme.
+    Raises OwnerNameError, and nothing else, when the token cannot be a name under the
+    zone's scheme: text that is not UTF-8 (lone surrogates), an address with a NUL, a
+    network wider than the zone's ``widest_prefix`` (never /0).
     """
+    if not token.isascii():
+        try:
+            token.encode("utf-8")
+        except UnicodeEncodeError:
+            raise names.OwnerNameError(f"{token[:80]!r} is not UTF-8 text") from None
     if config.scheme.kind == "ip":
         if ":" not in token and "/" not in token:
             try:  # a single IPv4 address, the common token, without ipaddress objects
                 packed = socket.inet_pton(socket.AF_INET, token)
                 if socket.inet_ntop(socket.AF_INET, packed) == token:
                     return [keys.net_key_from(packed, 32)]
-            except OSError:
+            except (OSError, ValueError):  # ValueError: an embedded NUL
                 pass
-        return [keys.net_key(names.parse_network(token))]
+        network = names.parse_network(token)
+        try:
+            config.widest_prefix.check(network)
+        except NetworkTooWide as exc:
+            raise names.OwnerNameError(str(exc)) from None
+        return [keys.net_key(network)]
     return [
         keys.name_key([label.lower() for label in name_labels(owner)])
         for owner in names.owner_names(config.scheme, token)
@@ -129,29 +151,57 @@ def load_entries(config: ZoneConfig, paths: Iterable[Path]) -> dict[bytes, bytes
     return result
 
 
-def write_entries(
-    config: ZoneConfig, entries: Mapping[bytes, bytes], *, replace: bool
-) -> tuple[int, int, int, int, int]:
-    """Commit entries as one serial, as ``zonepub import`` does.
+@dataclass(frozen=True)
+class Written:
+    """What writing entries did: the plan, and the serials before and after it."""
 
-    Returns (added, changed, deleted, serial before, serial after); ``replace``
-    deletes every key that ``entries`` does not hold.
+    plan: Plan
+    serial_before: int
+    serial_after: int
+    applied: bool  # False for a dry run (and serial_after == serial_before)
+
+
+def zone_guard(config: ZoneConfig, min_size: int = DEFAULT_MAX_DELETE_MIN) -> DeleteGuard:
+    """The delete guard of a zone: its ``source.max_delete`` share, else the default."""
+    settings = source_settings(config)
+    share = settings.max_delete if settings is not None else DEFAULT_MAX_DELETE_SHARE
+    return DeleteGuard(share, min_size)
+
+
+def write_entries(
+    config: ZoneConfig,
+    entries: Mapping[bytes, bytes],
+    *,
+    replace: bool,
+    guard: DeleteGuard | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> Written:
+    """Plan writing ``entries``, check the plan, commit it as one serial (``zonepub import``).
+
+    ``replace`` deletes every key that ``entries`` does not hold; such a plan is checked
+    against ``guard`` (default: :func:`zone_guard`) and raises PlanRefused, having
+    written nothing, unless ``force``.  A dry run neither writes nor creates the store.
     """
-    store = ZoneStore.for_zone(config)
+    if guard is None:
+        guard = zone_guard(config)
+    if dry_run:
+        kind: Kind = "ip" if config.scheme.kind == "ip" else "name"
+        store = ZoneStore.open_readonly(config.store, kind=kind)
+        if store is None:  # nothing published yet: the plan adds everything
+            plan = Plan(0, 0, adds=dict(entries))
+            plan.check(guard, force)
+            return Written(plan, 0, 0, False)
+    else:
+        store = ZoneStore.for_zone(config)
     try:
-        stale = [key for key, _ in store.entries() if key not in entries] if replace else []
-        added = changed = deleted = 0
-        with store.transaction() as txn:
-            before = txn.serial_before
-            for key, value in entries.items():
-                old = txn.get(key)
-                if old != value:
-                    txn.put(key, value)
-                    added += old is None
-                    changed += old is not None
-            for key in stale:
-                deleted += txn.delete(key)
-        after = txn.serial_after
+        if replace:
+            plan = full_plan(store, entries)
+        else:
+            plan = partial_plan(store, entries, store.count())
+        plan.check(guard, force)
+        if dry_run:
+            return Written(plan, plan.serial, plan.serial, False)
+        return Written(plan, plan.serial, apply(store, plan), True)
     finally:
         store.close()
-    return added, changed, deleted, before, after

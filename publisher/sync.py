@@ -6,6 +6,13 @@ sync does the same for the keys keyspace notifications named, at a cost that gro
 the number of keys, not the size of the zone.  :class:`Runner` keeps several zones in
 step: notifications for low latency, a periodic full pass for whatever they missed, and
 retries with backoff while Redis is away -- the store keeps its last good serial.
+
+Every write is checked against the zone's delete guard: a full pass's plan as a whole
+(:meth:`publisher.plan.Plan.check`), incremental passes by the deletions they add up
+to since the last full pass (:mod:`publisher.guard`).  In continuous mode a full pass
+past the guard still applies its additions and changes and holds its deletions, as the
+live path does; :meth:`ZoneSync.health` shows it.  Keys that cannot be read as a token
+of the zone are skipped and counted, whatever is wrong with them.
 """
 
 from __future__ import annotations
@@ -19,7 +26,16 @@ from typing import Any
 from client import names
 from publisher import layouts, tokens
 from publisher.fastpath import RspamdFastPath
-from publisher.plan import Plan, PlanRefused, apply, full_plan, partial_plan
+from publisher.guard import LiveDeletes, Transition
+from publisher.plan import (
+    DEFAULT_MAX_DELETE_MIN,
+    DeleteGuard,
+    Plan,
+    PlanRefused,
+    apply,
+    full_plan,
+    partial_plan,
+)
 from publisher.processors import Exclusions, never_listed
 from publisher.progress import Progress
 from publisher.records import RecordError, TokenRecord, entries, owner_keys
@@ -28,12 +44,28 @@ from publisher.source import RedisSource, SourceError
 from publisher.workers import default_workers
 from publisher.workers import run as run_workers
 from zoned.config import ZoneConfig
+from zoned.ratelog import limited
 from zoned.store import ZoneStore
 
 log = logging.getLogger(__name__)
 
 IP_SELECTORS = ("ip",)
 KEEP = None  # a key we could not read: leave what is published for it alone
+BAD_KEY = "publisher-bad-key"  # ratelog kind: skipped keys, which anyone writing to Redis makes
+DELETE_GUARD = "publisher-delete-guard"  # ratelog kind: deletions held or resumed
+
+
+def _text(raw: bytes) -> str:
+    """A key's text; bytes that are not UTF-8 survive as surrogates, which
+    publisher.tokens rejects, so two junk keys never become one token."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def shown(key: bytes, limit: int = 100) -> str:
+    """A Redis key for a log line: quoted, and cut when it is long."""
+    if len(key) <= limit:
+        return repr(key)
+    return f"{key[:limit]!r}... ({len(key):,} bytes)"
 
 
 @dataclass
@@ -57,13 +89,27 @@ class Stats:
 
 @dataclass
 class Result:
-    """The outcome of one sync pass."""
+    """The outcome of one sync pass; ``held``: deletions the delete guard kept back."""
 
     plan: Plan
     serial: int
     stats: Stats
     seconds: float
     applied: bool
+    held: int = 0
+
+
+@dataclass(frozen=True)
+class Health:
+    """One zone's sync as an operator (or a metrics endpoint) would want to see it."""
+
+    zone: str
+    source_up: bool
+    serial: int  # the serial this sync last committed or saw
+    zone_size: int  # entries after the last applied full pass
+    deletes_since_full: int  # deletions the live path applied since that pass
+    deletes_held: int  # deletions the delete guard keeps back (0: none)
+    holding_since: float | None  # time.time() when it started holding
 
 
 @dataclass
@@ -94,15 +140,22 @@ class ZoneSync:
     """Keeps one zone's store in step with its source."""
 
     def __init__(self, config: ZoneConfig, settings: SourceSettings,
-                 source: RedisSource | None = None, batch: int = 1000) -> None:
+                 source: RedisSource | None = None, batch: int = 1000,
+                 max_delete_min: int = DEFAULT_MAX_DELETE_MIN) -> None:
         self.config = config
         self.settings = settings
+        self.guard = DeleteGuard(settings.max_delete, max_delete_min)
+        self.live = LiveDeletes(self.guard)
+        self.serial = 0  # the last serial this sync committed or planned against
+        self.holding_wall: float | None = None
+        self.force_next = False  # the next full pass ignores the delete guard (--force)
         self.source = source or RedisSource(settings.urls, settings.prefix,
                                             cluster=settings.cluster)
         self.batch = batch
         self.store = ZoneStore.for_zone(config)
         ip_tokens = settings.selector in IP_SELECTORS
-        self.exclusions = Exclusions.load(settings.exclude, ip=ip_tokens)
+        self.exclusions = Exclusions.load(settings.exclude, ip=ip_tokens,
+                                          widest=config.widest_prefix)
         self.never = never_listed(config)
         self.params = layouts.ScoringParams(
             lower_bound=settings.lower_bound,
@@ -128,20 +181,20 @@ class ZoneSync:
         """
         layout = self.settings.layout
         if layout != "buckets":
-            return [_Token(f.key, f.key[len(self.prefix):].decode("utf-8", "replace"),
-                           f.hashes, f.wrong_type)
+            return [_Token(f.key, _text(f.key[len(self.prefix):]), f.hashes, f.wrong_type)
                     for f in self.source.fetch(keys)]
         groups: dict[str, list[bytes]] = {}
         for key in keys:
-            raw = key[len(self.prefix):].decode("utf-8", "replace")
+            raw = _text(key[len(self.prefix):])
             token_key = layouts.token_key(layout, raw)
             if token_key is None:
                 stats.keys += 1
                 stats.not_ours += 1
                 continue
             if token_key not in groups:
-                groups[token_key] = [self.prefix + k.encode() for k in
-                                     layouts.record_keys(layout, raw, self.bucket_names)]
+                groups[token_key] = [self.prefix + k.encode("utf-8", "surrogateescape")
+                                     for k in layouts.record_keys(layout, raw,
+                                                                  self.bucket_names)]
         wanted = [key for group in groups.values() for key in group]
         fetched = {f.key: f for f in self.source.fetch(wanted)}
         servers = len(self.source.clients())
@@ -161,13 +214,20 @@ class ZoneSync:
                                                             list[tuple[bytes, bytes]] | None]:
         """(token, its store entries); entries [] to unpublish, None (KEEP) to leave alone."""
         stats.keys += 1
-        token = tokens.token_of(self.settings.selector, item.raw)
+        try:
+            token = tokens.token_of(self.settings.selector, item.raw)
+        except tokens.TokenError as exc:
+            stats.bad_token += 1
+            limited(log, BAD_KEY, logging.WARNING, "zone=%s key %s skipped: %s",
+                    self.config.origin, shown(item.key), exc)
+            return None, KEEP
         if token is None:
             stats.not_ours += 1
             return None, KEEP
         if item.wrong_type:
             stats.wrong_type += 1
-            log.warning("zone=%s key %r is not a hash; skipped", self.config.origin, item.key)
+            limited(log, BAD_KEY, logging.WARNING, "zone=%s key %s is not a hash; skipped",
+                    self.config.origin, shown(item.key))
             return token, KEEP
         if not item.hashes:
             stats.gone += 1
@@ -177,7 +237,8 @@ class ZoneSync:
                 [layouts.parse(self.settings.layout, fields) for fields in item.hashes])
         except layouts.LayoutError as exc:
             stats.bad_fields += 1
-            log.warning("zone=%s key %r skipped: %s", self.config.origin, item.key, exc)
+            limited(log, BAD_KEY, logging.WARNING, "zone=%s key %s skipped: %s",
+                    self.config.origin, shown(item.key), exc)
             return token, KEEP
         if self.exclusions.excludes(token) or self.never.excludes(token):
             stats.excluded += 1
@@ -188,21 +249,24 @@ class ZoneSync:
         score = layouts.score(self.settings.layout, counters, self.params)
         fields = layouts.txt_fields(counters, score, scoring=self.params)
         try:
-            result = entries(self.config, TokenRecord(repr(item.key), token, fields))
+            result = entries(self.config, TokenRecord(shown(item.key), token, fields))
         except RecordError as exc:
             stats.bad_token += 1
-            log.warning("zone=%s key %r skipped: %s", self.config.origin, item.key, exc)
+            limited(log, BAD_KEY, logging.WARNING, "zone=%s key %s skipped: %s",
+                    self.config.origin, shown(item.key), exc)
             return None, KEEP
         stats.published += 1
         return token, result
 
     # -- passes --------------------------------------------------------------------
-    def full(self, *, dry_run: bool = False, force: bool = False,
+    def full(self, *, dry_run: bool = False, force: bool = False, hold: bool = False,
              progress: Progress | None = None, workers: int | None = None) -> Result:
         """SCAN everything, diff against the store, commit one serial (unless dry_run).
 
         ``workers`` processes judge the batches (default: one per CPU this process may
-        use, none when it has one); the fast path only.
+        use, none when it has one); the fast path only.  A plan past the delete guard
+        raises PlanRefused, or with ``hold`` (continuous mode) is applied without its
+        deletions (see :meth:`FullPass.finish`).
         """
         full = FullPass(self, progress)
         if workers is None:
@@ -216,7 +280,7 @@ class ZoneSync:
         else:
             while not full.step():
                 pass
-        return full.finish(dry_run=dry_run, force=force)
+        return full.finish(dry_run=dry_run, force=force, hold=hold)
 
     def _first(self, full: FullPass, workers: int) -> Result | None:
         """The first sync into an empty store, with its writes done as batches come in.
@@ -233,6 +297,8 @@ class ZoneSync:
             plan = Plan(txn.serial_before, 0, adds=full.desired)
             if not plan.empty:
                 log.info("zone=%s committing %s", self.config.origin, plan.summary())
+        self.serial = txn.serial_after
+        self._guard_log(self.live.reset(len(plan.adds)))
         return Result(plan, txn.serial_after, full.stats, time.monotonic() - full.started,
                       True)
 
@@ -252,11 +318,43 @@ class ZoneSync:
             # A reconciliation is scanning: what we read now is newer than what it read.
             self.state.full_pass.touched.update(updates)
         plan = partial_plan(self.store, updates)
+        now = time.monotonic()
+        live = self.live
+        if live.held and plan.serial != self.serial:
+            # Another writer committed (an operator's --force): forget what it deleted.
+            with self.store.reader() as reader:
+                self._guard_log(live.rebase(lambda key: reader.get(key) is not None,
+                                            reader.count(), now))
+        self._guard_log(live.admit(updates, plan, now))
         serial = plan.serial
         if not plan.empty:
             log.info("zone=%s committing %s", self.config.origin, plan.summary())
             serial = apply(self.store, plan)
-        return Result(plan, serial, stats, time.monotonic() - started, True)
+        self.serial = serial
+        return Result(plan, serial, stats, time.monotonic() - started, True, len(live.held))
+
+    def health(self) -> Health:
+        """What this zone's sync is doing: source state, serial, the delete guard's hold."""
+        live = self.live
+        return Health(self.config.origin, not self.state.down, self.serial, live.size,
+                      live.applied, len(live.held), self.holding_wall)
+
+    def _guard_log(self, transition: Transition | None) -> None:
+        """One line when the delete guard starts or stops holding deletions."""
+        if transition == "held":
+            self.holding_wall = time.time()
+            live = self.live
+            limited(log, DELETE_GUARD, logging.ERROR,
+                    "zone=%s deletions held: %s deletions since the last full pass of %s "
+                    "entries are past max_delete (%s); additions and changes are still "
+                    "applied; check the source, then run zonepub sync --once --force, or "
+                    "recreate the keys", self.config.origin,
+                    f"{live.applied + len(live.held):,}", f"{live.size:,}", self.guard.limit())
+        elif transition == "resumed":
+            self.holding_wall = None
+            limited(log, DELETE_GUARD, logging.WARNING,
+                    "zone=%s deletions resumed: the delete guard holds nothing back",
+                    self.config.origin)
 
     def _owner_keys(self, token: str) -> list[bytes]:
         try:
@@ -275,7 +373,8 @@ class ZoneSync:
                 # Subscribe first, then reconcile: changes made during the SCAN are
                 # buffered on the subscription and applied right after it.
                 state.subscriptions = self.source.subscribe()
-                self._report(self.full(), "full")
+                self._report(self.full(hold=True, force=self.force_next), "full")
+                self.force_next = False
                 state.next_reconcile = now + self.settings.reconcile
                 if state.down:
                     log.info("zone=%s source %s is back", self.config.origin,
@@ -290,7 +389,7 @@ class ZoneSync:
                 worked = True
                 if state.full_pass.step():
                     full, state.full_pass = state.full_pass, None
-                    self._report(full.finish(), "reconcile")
+                    self._report(full.finish(hold=True), "reconcile")
             if state.dirty and (now - state.dirty_since >= flush_delay
                                 or len(state.dirty) >= max_dirty):
                 keys = sorted(state.dirty)
@@ -304,8 +403,6 @@ class ZoneSync:
             return worked
         except SourceError as exc:
             self._went_down(now, exc)
-        except PlanRefused as exc:
-            log.error("zone=%s sync refused: %s", self.config.origin, exc)
         return False
 
     def _drain(self, now: float, limit: int) -> bool:
@@ -352,8 +449,10 @@ class ZoneSync:
     def _report(self, result: Result, kind: str) -> None:
         if result.plan.empty and kind == "incremental":
             return  # a periodic pass is logged even when it changes nothing
-        log.info("zone=%s %s sync: %s; serial %d; %.2f s; keys: %s", self.config.origin, kind,
-                 result.plan.summary(), result.serial, result.seconds, result.stats.line())
+        held = f"; {result.held:,} deletions held" if result.held else ""
+        log.info("zone=%s %s sync: %s; serial %d; %.2f s; keys: %s%s", self.config.origin,
+                 kind, result.plan.summary(), result.serial, result.seconds,
+                 result.stats.line(), held)
 
 
 class FullPass:
@@ -419,19 +518,39 @@ class FullPass:
         self.desired.update(added)
         return added
 
-    def finish(self, *, dry_run: bool = False, force: bool = False) -> Result:
-        """Diff against the store and commit one serial (unless ``dry_run``)."""
+    def finish(self, *, dry_run: bool = False, force: bool = False,
+               hold: bool = False) -> Result:
+        """Diff against the store and commit one serial (unless ``dry_run``).
+
+        A plan past the delete guard raises PlanRefused, unless ``force``; with ``hold``
+        its additions and changes are applied and its deletions held
+        (:class:`publisher.guard.LiveDeletes`), as the live path would.
+        """
         sync = self.sync
         desired = self.desired
         if self.touched:
             desired = {k: v for k, v in desired.items() if k not in self.touched}
         plan = full_plan(sync.store, desired, self.keep | self.touched)
-        plan.check(sync.settings.max_delete, force)
+        held: list[bytes] = []
+        try:
+            plan.check(sync.guard, force)
+        except PlanRefused:
+            if not hold or dry_run:
+                raise
+            held, plan.deletes = plan.deletes, []
         serial = plan.serial
         if not dry_run and not plan.empty:
             log.info("zone=%s committing %s", sync.config.origin, plan.summary())
             serial = apply(sync.store, plan)
-        return Result(plan, serial, self.stats, time.monotonic() - self.started, not dry_run)
+        if not dry_run:
+            sync.serial = serial
+            if held:
+                sync._guard_log(sync.live.hold(held, time.monotonic()))
+            else:
+                sync._guard_log(sync.live.reset(plan.size + len(plan.adds)
+                                                - len(plan.deletes)))
+        return Result(plan, serial, self.stats, time.monotonic() - self.started, not dry_run,
+                      len(held))
 
 
 class Runner:

@@ -22,6 +22,13 @@ every sender in the /64, as Rspamd counts them.  The same holds for IPv4 when th
 
 Generic values can be anything, so ``generic`` claims every key: give a generic rule its
 own Redis prefix.  repzone's ``buckets`` layout uses these same token keys.
+
+Keys come from whoever can write to the scanners' Redis, so :func:`token_of` trusts
+none of them: a key of a selector's shape whose token is malformed raises
+:class:`TokenError` (and nothing else), which the sync counts as ``bad_token``.  An
+``i:`` key is one address, never a network: Rspamd writes none (``i:0.0.0.0/0`` would
+list every IPv4 address), so networks only ever come from the masks above.  Keys are
+decoded with ``surrogateescape`` by the callers; text that is not UTF-8 is malformed.
 """
 
 from __future__ import annotations
@@ -49,14 +56,44 @@ _URL = re.compile(r"[^\s:]+")
 _SPF = re.compile(r"[ybndrfg8ejkmcpqxot1uwisza345h769]{32}")
 
 
+class TokenError(ValueError):
+    """A key has a selector's shape, but its token is malformed; the message says why."""
+
+
 def _is_plain_ipv4(text: str) -> bool:
     """Canonical dotted-quad IPv4 (no leading zeros), as ipaddress would accept it."""
     if ":" in text or "/" in text:
         return False
     try:
         return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, text)) == text
-    except OSError:
+    except (OSError, ValueError):  # ValueError: an embedded NUL
         return False
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The single address an ``i:`` key names; raises TokenError for anything else."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise TokenError(f"{_shown(text)} is not an IP address") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        raise TokenError(f"{_shown(text)}: a scoped IPv6 address is not a sender")
+    return address
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """``text`` for a message: quoted, and cut when a key is long."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def _check_text(key: str) -> None:
+    if not key.isascii():
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise TokenError(f"{_shown(key)} is not UTF-8") from None
 
 
 def _masked(
@@ -87,11 +124,12 @@ def token_of(
     """The token a zone publishes for ``key`` (a Redis key without its prefix), or None.
 
     None means the key is not ``selector``'s: another selector's shape.  A key with the
-    selector's own prefix is always its, even when what follows is malformed
-    (``i:not-an-ip``): that text is returned as is, so the owner-name step rejects it
-    and it is counted as a bad token rather than silently ignored.  An ``i:`` address
-    with host bits set under the rule's mask (``ipv4_mask``, ``ipv6_mask``) was written
-    by a rule with a longer mask and is returned as the single address it names.
+    selector's own prefix is always its, even when what follows is malformed: for
+    ``i:not-an-ip``, ``i:0.0.0.0/0`` (an ``i:`` key names one address) and text that is
+    not UTF-8 it raises :class:`TokenError`, so the key is counted as a bad token
+    rather than silently ignored.  An ``i:`` address with host bits set under the
+    rule's mask (``ipv4_mask``, ``ipv6_mask``) was written by a rule with a longer mask
+    and is returned as the single address it names.
     """
     _check_masks(ipv4_mask, ipv6_mask)
     if selector == "ip":
@@ -100,14 +138,19 @@ def token_of(
         rest = key[len(IP_PREFIX) :]
         if ipv4_mask == 32 and _is_plain_ipv4(rest):
             return rest  # the common case, decided without ipaddress objects
-        try:
-            address = ipaddress.ip_address(rest)
-        except ValueError:
-            return rest
+        address = _address(rest)
         network = _masked(address, ipv4_mask, ipv6_mask)
         if network.network_address != address:
             return str(address)
         return _network_text(network)
+    token = _other_token(selector, key)
+    if token is not None:
+        _check_text(token)
+    return token
+
+
+def _other_token(selector: str, key: str) -> str | None:
+    """token_of for the selectors whose tokens are the key's text."""
     if selector in ("asn", "country"):
         prefix = ASN_PREFIX if selector == "asn" else COUNTRY_PREFIX
         rest = key.removeprefix(prefix)

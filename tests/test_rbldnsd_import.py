@@ -334,6 +334,8 @@ def _parser(jsonl: list[argparse.Namespace]) -> argparse.ArgumentParser:
     imp = commands.add_parser("import")
     imp.add_argument("--zone", required=True)
     imp.add_argument("--replace", action="store_true")
+    imp.add_argument("--dry-run", action="store_true")
+    imp.add_argument("--force", action="store_true")
     imp.add_argument("files", nargs="+", type=Path)
 
     def jsonl_command(args: argparse.Namespace) -> int:
