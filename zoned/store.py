@@ -492,12 +492,15 @@ class ZoneStore(_Closing):
                 journal = env.open_db(b"journal", txn=txn)
                 raw_version = txn.get(_K_VERSION, db=meta)
                 if raw_version is None and txn.get(_K_KIND, db=meta) is None:
-                    for key, value in ((_K_VERSION, _VERSION), (_K_KIND, kind.encode()),
-                                       (_K_SERIAL, _U32.pack(0))):
+                    initial = [(_K_VERSION, _VERSION), (_K_KIND, kind.encode()),
+                               (_K_SERIAL, _U32.pack(0))]
+                    if kind == "ip":
+                        initial += [(key, b"") for key in _K_PLEN.values()]
+                    for key, value in initial:
                         txn.put(key, seal(key, value), db=meta)
                 else:
                     if _layout(path, raw_version) == 1:
-                        _upgrade(path, txn, names, meta, journal)
+                        _upgrade(path, txn, names, meta, journal, kind)
                     raw_kind = txn.get(_K_KIND, db=meta)
                     stored = _unseal_meta(path, _K_KIND, raw_kind)
                     if stored != kind.encode():
@@ -624,8 +627,14 @@ def _layout(path: Path, raw: bytes | None) -> int:
     return 2
 
 
-def _unseal_meta(path: Path, key: bytes, raw: bytes | None) -> bytes | None:
+def _unseal_meta(path: Path, key: bytes, raw: bytes | None,
+                 required: bool = False) -> bytes | None:
+    """A meta value's payload; StoreDamaged if it fails its seal, or is ``required`` and
+    absent (a damaged key makes its value vanish: for the serial or an ip store's network
+    counts that would silently unlist data)."""
     if raw is None:
+        if required:
+            raise StoreDamaged(f"{path / 'data.mdb'}: damaged: meta value {key!r} is missing")
         return None
     if not sound(key, raw):
         raise StoreDamaged(f"{path / 'data.mdb'}: damaged: meta value {key!r} fails its checksum")
@@ -636,8 +645,9 @@ _UPGRADE_BATCH = 4096
 
 
 def _upgrade(path: Path, txn: lmdb.Transaction[bytes], names: lmdb._Database,
-             meta: lmdb._Database, journal: lmdb._Database) -> None:
-    """Seal every value of a layout-1 store, in the caller's write transaction."""
+             meta: lmdb._Database, journal: lmdb._Database, kind: Kind) -> None:
+    """Seal every value of a layout-1 store, in the caller's write transaction; the
+    values layout 2 requires (an ip store's network counts) are added where absent."""
     sealed = 0
     for db in (names, meta, journal):
         cursor = txn.cursor(db=db)
@@ -654,6 +664,12 @@ def _upgrade(path: Path, txn: lmdb.Transaction[bytes], names: lmdb._Database,
             if resume is not None:
                 more = cursor.set_key(resume)
     txn.put(_K_VERSION, seal(_K_VERSION, _VERSION), db=meta)
+    if txn.get(_K_SERIAL, db=meta) is None:
+        txn.put(_K_SERIAL, seal(_K_SERIAL, _U32.pack(0)), db=meta)
+    if kind == "ip":
+        for key in _K_PLEN.values():
+            if txn.get(key, db=meta) is None:
+                txn.put(key, seal(key, b""), db=meta)
     log.info("%s: upgraded from layout 1 to 2 (%d values sealed)", path, sealed)
 
 
@@ -773,10 +789,11 @@ class Transaction:
         self._put = txn.put
         self._delete = txn.delete
         try:
-            raw_serial = self._meta(_K_SERIAL)
+            raw_serial = self._meta(_K_SERIAL, required=True)
             self.serial_before = _U32.unpack(raw_serial)[0] if raw_serial else 0
             self._plens: dict[int, dict[int, int]] | None = (
-                {fam: _decode_plens(self._meta(key)) for fam, key in _K_PLEN.items()}
+                {fam: _decode_plens(self._meta(key, required=True))
+                 for fam, key in _K_PLEN.items()}
                 if handle.kind == "ip"
                 else None
             )
@@ -801,10 +818,11 @@ class Transaction:
             self._txn = None
         self._handle.writing = False
 
-    def _meta(self, key: bytes) -> bytes | None:
+    def _meta(self, key: bytes, required: bool = False) -> bytes | None:
         """A meta value's payload (lmdb errors to the caller)."""
         assert self._txn is not None
-        return _unseal_meta(self._handle.path, key, self._txn.get(key, db=self._handle.meta))
+        return _unseal_meta(self._handle.path, key, self._txn.get(key, db=self._handle.meta),
+                            required)
 
     def _put_meta(self, key: bytes, value: bytes) -> None:
         assert self._txn is not None
@@ -1121,10 +1139,11 @@ class Reader(_Closing):
         handle = self._handle
         meta = handle.meta
         path = handle.path
+        ip = handle.kind == "ip"
         try:
-            raw_serial = _unseal_meta(path, _K_SERIAL, txn.get(_K_SERIAL, db=meta))
+            raw_serial = _unseal_meta(path, _K_SERIAL, txn.get(_K_SERIAL, db=meta), True)
             raw_updated = _unseal_meta(path, _K_UPDATED, txn.get(_K_UPDATED, db=meta))
-            plens = {fam: _decode_plens(_unseal_meta(path, key, txn.get(key, db=meta)))
+            plens = {fam: _decode_plens(_unseal_meta(path, key, txn.get(key, db=meta), ip))
                      for fam, key in _K_PLEN.items()}
             cursor = txn.cursor()
         except (lmdb.Error, StoreError) as exc:

@@ -478,8 +478,7 @@ class ReaderPool:
                           config.origin, path, reader.serial, exc)
             self._replacing[path] = (now, str(exc))
             return reader
-        if fresh is None:  # being created: look again in a moment
-            self._replacing[path] = (now, "")
+        if fresh is None:  # being created: look again at the next refresh
             return reader
         self._replacing.pop(path, None)
         self._vanished.discard(path)
