@@ -14,6 +14,8 @@ import os
 import random
 import socket
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.exception
@@ -81,6 +83,12 @@ def rss_kib(pid: int) -> int:
     raise AssertionError(f"no VmRSS for {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def tracebacks(log: Path) -> list[str]:
     """Every traceback in the log, each with the lines that follow it."""
     lines = log.read_text(errors="replace").splitlines()
@@ -119,6 +127,41 @@ def judge(packet: bytes, reply: bytes, *, tcp: bool) -> str | None:
 def rcode_of(reply: bytes) -> str:
     """The reply's RCODE name (header bits only: the fuzz tally needs no EDNS bits)."""
     return dns.rcode.to_text(dns.rcode.Rcode(reply[3] & 0x0F))
+
+
+@dataclass
+class Tally:
+    """Counts per mutation class, and the first problems found."""
+
+    seed: int
+    sent: Counter[str] = field(default_factory=Counter)
+    answered: Counter[str] = field(default_factory=Counter)
+    rcodes: dict[str, Counter[str]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    lost_windows: int = 0  # UDP: windows whose marker query went unanswered
+    closed: int = 0  # TCP: connections zoned closed before the marker's answer
+
+    def count(self, name: str, reply: bytes, verdict: str | None, packet: bytes) -> None:
+        self.answered[name] += 1
+        if verdict is not None:
+            self.problem(f"{name}: {verdict}\n  sent  {packet.hex()}\n  reply {reply.hex()}")
+        else:
+            self.rcodes.setdefault(name, Counter())[rcode_of(reply)] += 1
+
+    def problem(self, text: str) -> None:
+        if len(self.problems) < 20:
+            self.problems.append(text)
+
+    def report(self) -> str:
+        rows = [f"seed {self.seed}: {sum(self.sent.values())} sent, "
+                f"{sum(self.answered.values())} answered, {self.lost_windows} windows lost, "
+                f"{self.closed} connections closed by zoned"]
+        for name in sorted(self.sent):
+            rcodes = ", ".join(f"{k} {v}" for k, v in self.rcodes.get(name, Counter())
+                               .most_common())
+            rows.append(f"  {name:20} sent {self.sent[name]:6}  answered "
+                        f"{self.answered[name]:6}  {rcodes}")
+        return "\n".join(rows)
 
 
 def assert_answers(server: Zoned) -> None:

@@ -14,9 +14,7 @@ import select
 import selectors
 import socket
 import time
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import dns.message
 import pytest
@@ -43,36 +41,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zoned]:
     zoned.stop()
 
 
-@dataclass
-class Tally:
-    seed: int
-    sent: Counter[str] = field(default_factory=Counter)
-    answered: Counter[str] = field(default_factory=Counter)
-    rcodes: dict[str, Counter[str]] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    lost_windows: int = 0
-
-    def problem(self, text: str) -> None:
-        if len(self.problems) < 20:
-            self.problems.append(text)
-
-    def report(self) -> str:
-        rows = [f"seed {self.seed}: {sum(self.sent.values())} sent, "
-                f"{sum(self.answered.values())} answered, {self.lost_windows} windows lost"]
-        for name in sorted(self.sent):
-            rcodes = ", ".join(f"{k} {v}" for k, v in self.rcodes.get(name, Counter())
-                               .most_common())
-            rows.append(f"  {name:20} sent {self.sent[name]:6}  answered "
-                        f"{self.answered[name]:6}  {rcodes}")
-        return "\n".join(rows)
-
-
 class UdpFuzz:
     """One run: sockets, what each sent by id, and the tally."""
 
     def __init__(self, server: Zoned, seed: int) -> None:
         self.server = server
-        self.tally = Tally(seed)
+        self.tally = target.Tally(seed)
         self.generator = Generator(seed, target.corpus(), key_names=target.KEY_NAMES,
                                    now=int(time.time()))
         self.sockets = []
@@ -99,7 +73,7 @@ class UdpFuzz:
         for sock in self.sockets:
             sock.close()
 
-    def run(self, count: int) -> Tally:
+    def run(self, count: int) -> target.Tally:
         """Send ``count`` datagrams, a window at a time; judge every reply."""
         assert count <= SOCKETS * 0x10000, "ids must stay unique per socket"
         total = 0
@@ -176,7 +150,6 @@ class UdpFuzz:
             tally.problem(f"{name}: two replies to {packet.hex()}")
             return
         self.answered[index].add(ident)
-        tally.answered[name] += 1
         if len(packet) < 12 or packet[2] & 0x80 or reply[:2] != packet[:2]:
             verdict = target.judge(packet, reply, tcp=False)
         else:  # the parse does not depend on the id: replies repeat, so parse each once
@@ -186,13 +159,10 @@ class UdpFuzz:
                     self.verdicts.clear()
                 self.verdicts[body] = target.judge(packet, reply, tcp=False)
             verdict = self.verdicts[body]
-        if verdict is not None:
-            tally.problem(f"{name}: {verdict}\n  sent  {packet.hex()}\n  reply {reply.hex()}")
-        else:
-            tally.rcodes.setdefault(name, Counter())[target.rcode_of(reply)] += 1
+        tally.count(name, reply, verdict, packet)
 
 
-def fuzz(server: Zoned, seed: int, count: int) -> Tally:
+def fuzz(server: Zoned, seed: int, count: int) -> target.Tally:
     run = UdpFuzz(server, seed)
     try:
         return run.run(count)
@@ -226,6 +196,7 @@ def test_udp_fuzz_from_a_fixed_and_a_fresh_seed(server: Zoned) -> None:
     it sends is a well-formed answer to the datagram it answers."""
     target.assert_answers(server)
     before = target.rss_kib(server.process.pid)
+    cpu = target.cpu_seconds(server.process.pid)
     fresh = target.fresh_seed()
     print(f"\nUDP fuzz: fixed seed {FIXED_SEED}, fresh seed {fresh} "
           f"(replay with REPZONE_FUZZ_SEED={fresh})")
@@ -238,7 +209,8 @@ def test_udp_fuzz_from_a_fixed_and_a_fresh_seed(server: Zoned) -> None:
         assert tally.lost_windows <= 2, f"{replay}: {tally.lost_windows} windows unanswered"
         target.alive(server)
     after = target.rss_kib(server.process.pid)
-    print(f"  zoned VmRSS {before} -> {after} KiB")
+    print(f"  zoned VmRSS {before} -> {after} KiB, "
+          f"{target.cpu_seconds(server.process.pid) - cpu:.1f} s of CPU")
     target.assert_answers(server)
     assert not target.tracebacks(server.log), f"fresh seed {fresh}:\n" + "\n".join(
         target.tracebacks(server.log)[:3])
