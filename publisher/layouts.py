@@ -55,7 +55,8 @@ class LayoutError(ValueError):
     """A Redis hash does not hold a record of its layout; ``field`` names the culprit."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"field {field!r}: {message}")
+        shown = repr(field) if len(field) <= 40 else f"{field[:40]!r}... ({len(field):,} chars)"
+        super().__init__(f"field {shown}: {message}")
         self.field = field
 
 
@@ -209,7 +210,8 @@ class ScoringParams:
 
 
 def _name(raw: bytes) -> str:
-    return raw.decode("utf-8", "backslashreplace")
+    """A field's name; bytes that are not UTF-8 become surrogates, never printable."""
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _number(name: str, raw: bytes) -> float:
@@ -238,11 +240,18 @@ def _parse_rspamd(fields: Mapping[str, bytes]) -> Counters:
     n = _count("n", fields["n"])
     last = _number("l", fields["l"]) / 1000 if "l" in fields else None
     values = {
-        name[1:]: _number(name, raw)
+        _bucket(name): _number(name, raw)
         for name, raw in fields.items()
         if name.startswith("v") and len(name) > 1
     }
     return Counters(n=n, last=last, values=MappingProxyType(values))
+
+
+def _bucket(name: str) -> str:
+    """The bucket of a ``v<bucket>`` field; binary junk is no bucket a scanner names."""
+    if not name.isprintable():
+        raise LayoutError(name, "a bucket name must be printable text")
+    return name[1:]
 
 
 def _parse_counters(fields: Mapping[str, bytes]) -> Counters:
@@ -278,7 +287,9 @@ def parse(layout: str, fields: Mapping[bytes, bytes]) -> Counters:
     """One token's hash (``HGETALL``) as a record; raises LayoutError naming the field.
 
     For the ``buckets`` layout pass the fields of all of the token's bucket hashes
-    together: their names carry the bucket, so they never collide.
+    together: their names carry the bucket, so they never collide.  Fields a layout does
+    not know are ignored; a bucket's field whose name is not printable text (binary
+    junk, NUL) is a LayoutError, as it would be scored.
     """
     by_name = {_name(key): value for key, value in fields.items()}
     if layout == "rspamd":

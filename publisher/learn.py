@@ -12,17 +12,21 @@ spam; at least ``--junk-score``, default 6, Rspamd's add-header, is junk; below 
 With ``--zone`` the Redis URL, prefix and buckets come from the zone's ``source``
 section (its layout must be ``buckets``); ``--redis`` and ``--prefix`` override them.
 Every input line is checked before anything is written, and every bad line is
-reported.  Verdicts are then written in batches, each one MULTI/EXEC transaction.
+reported (bytes that are not UTF-8 included).  Verdicts are then written in batches,
+each one MULTI/EXEC transaction.  A token whose bucket key holds something other than
+a hash (anyone who can write to the Redis can put one there) is skipped, counted and
+named, its key left as it is; the other verdicts are written, and the exit status is 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
@@ -89,11 +93,12 @@ def make_verdict(kind: object, value: object, verdict: object,
                  thresholds: Thresholds = Thresholds()) -> Verdict:
     """Check one verdict's three parts; raises LearnError saying which part is wrong."""
     if not isinstance(kind, str) or kind not in tokens.SELECTORS:
-        raise LearnError(f"kind: expected one of {', '.join(tokens.SELECTORS)}, got {kind!r}")
+        raise LearnError(f"kind: expected one of {', '.join(tokens.SELECTORS)}, "
+                         f"got {kind!r:.100}")
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)  # an AS number written as a JSON number
     if not isinstance(value, str) or not value:
-        raise LearnError(f"value: expected a non-empty string, got {value!r}")
+        raise LearnError(f"value: expected a non-empty string, got {value!r:.100}")
     try:
         key = tokens.redis_key(kind, value)
     except ValueError as exc:
@@ -147,7 +152,14 @@ def read_csv(stream: IO[str], name: str, thresholds: Thresholds,
     """``kind,value,verdict`` rows (an optional header row of those names is skipped)."""
     verdicts: list[Verdict] = []
     rows = csv.reader(stream)
-    for row in rows:
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a field over csv's size limit: that line is bad
+            problems.append(f"{name}:{rows.line_num}: {exc}")
+            continue
         lineno = rows.line_num
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
@@ -168,10 +180,13 @@ def read_file(path: Path, fmt: str | None, thresholds: Thresholds) -> list[Verdi
     fmt = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     reader = read_csv if fmt == "csv" else read_jsonl
     problems: list[str] = []
+    # Bytes that are not UTF-8 become surrogates, which no token accepts: a bad line.
     if str(path) == "-":
-        verdicts = reader(sys.stdin, "<stdin>", thresholds, problems)
+        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8",
+                                 errors="surrogateescape", newline="")
+        verdicts = reader(stdin, "<stdin>", thresholds, problems)
     else:
-        with path.open(encoding="utf-8", newline="") as stream:
+        with path.open(encoding="utf-8", errors="surrogateescape", newline="") as stream:
             verdicts = reader(stream, str(path), thresholds, problems)
     if problems:
         raise LearnError("\n".join(problems))
@@ -195,34 +210,83 @@ def _tally(verdicts: Iterable[Verdict]) -> dict[str, dict[str, int]]:
     return counts
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What :func:`write` counted, and the tokens it left alone with the reason."""
+
+    verdicts: int
+    skipped: Mapping[str, str]  # token key -> why
+    skipped_verdicts: int = 0
+
+
 def write(client: redis.Redis, target: Target, verdicts: Sequence[Verdict],
-          batch: int = DEFAULT_BATCH) -> int:
-    """Count ``verdicts`` into the current window of every bucket; returns how many.
+          batch: int = DEFAULT_BATCH) -> Written:
+    """Count ``verdicts`` into the current window of every bucket.
 
     Each batch is one MULTI/EXEC: for every token and bucket, HINCRBY of all three
     counters (by 0 for the classes not seen, so every hash has the same fields), HSET of
     the window start and ``last``, and EXPIREAT at the window's end.  The windows come
-    from the server's clock (TIME), so writers with skewed clocks still agree.  A batch
+    from the server's clock (TIME), so writers with skewed clocks still agree.  Tokens
+    whose bucket keys are not hashes (TYPE, read just before) are skipped.  A batch
     that fails leaves the earlier ones written: the count says how many were.
     """
     if batch < 1:
         raise ValueError("batch must be at least 1")
-    written = 0
+    written = dropped = 0
+    skipped: dict[str, str] = {}
     for chunk in _chunks(verdicts, batch):
         seconds, micros = client.time()
         now = seconds + micros / 1e6
+        tally = _tally(chunk)
+        keys = {token_key: [target.prefix + bucket_key(token_key, spec.name)
+                            for spec in target.buckets] for token_key in tally}
+        wrong = _not_hashes(client, keys)
+        skipped.update(wrong)
         pipe = client.pipeline(transaction=True)
-        for token_key, counts in _tally(chunk).items():
-            for spec in target.buckets:
+        owners: list[str] = []  # the token of each queued command
+        for token_key, counts in tally.items():
+            if token_key in wrong:
+                dropped += sum(counts.values())
+                continue
+            for spec, key in zip(target.buckets, keys[token_key], strict=True):
                 start = int(now // spec.window) * spec.window
-                key = target.prefix + bucket_key(token_key, spec.name)
                 for verdict in VERDICTS:
                     pipe.hincrby(key, f"{spec.name}:{_FIELD[verdict]}", counts[verdict])
                 pipe.hset(key, mapping={f"{spec.name}:w": start, "last": seconds})
                 pipe.expireat(key, start + spec.window)
-        pipe.execute()
-        written += len(chunk)
-    return written
+                owners += [token_key] * (len(VERDICTS) + 2)
+            written += sum(counts.values())
+        replies = pipe.execute(raise_on_error=False) if owners else []
+        for token_key, reply in zip(owners, replies, strict=True):
+            if isinstance(reply, redis.ResponseError) and token_key not in skipped:
+                # A field that is no integer, or a key whose type changed since TYPE: in
+                # MULTI/EXEC the token's other commands still ran.
+                skipped[token_key] = (f"Redis refused a command for it ({reply}); some "
+                                      "of its counts may have been added")
+                written -= sum(tally[token_key].values())
+                dropped += sum(tally[token_key].values())
+    return Written(written, skipped, dropped)
+
+
+def _not_hashes(client: redis.Redis, keys: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Tokens with a bucket key holding something other than a hash, and what it holds."""
+    pipe = client.pipeline(transaction=False)
+    for group in keys.values():
+        for key in group:
+            pipe.type(key)
+    types = iter(pipe.execute())
+    wrong: dict[str, str] = {}
+    for token_key, group in keys.items():
+        for key in group:
+            kind = next(types)
+            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+            if kind not in ("hash", "none") and token_key not in wrong:
+                wrong[token_key] = f"key {_shown(key)} holds a {kind}, not a hash"
+    return wrong
+
+
+def _shown(text: str, limit: int = 100) -> str:
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} chars)"
 
 
 # ------------------------------------------------------------------ settings
@@ -290,7 +354,7 @@ def run_learn(args: argparse.Namespace) -> int:
         target = target_of(args)
         client: Any = redis.Redis.from_url(target.url)
         try:
-            count = write(client, target, verdicts, args.batch)
+            written = write(client, target, verdicts, args.batch)
         finally:
             client.close()
     except (LearnError, ConfigError, OSError) as exc:
@@ -300,9 +364,17 @@ def run_learn(args: argparse.Namespace) -> int:
         print(f"zonepub learn: Redis: {exc}", file=sys.stderr)
         return 1
     windows = ", ".join(f"{b.name} ({b.window} s)" for b in target.buckets)
-    print(f"learned {count} verdicts into {redact(target.url)}, prefix {target.prefix!r}, "
-          f"buckets {windows}")
-    return 0
+    print(f"learned {written.verdicts} verdicts into {redact(target.url)}, prefix "
+          f"{target.prefix!r}, buckets {windows}")
+    if not written.skipped:
+        return 0
+    print(f"zonepub learn: skipped {written.skipped_verdicts} verdicts of "
+          f"{len(written.skipped)} tokens:", file=sys.stderr)
+    for token_key, why in list(written.skipped.items())[:20]:
+        print(f"  {_shown(token_key)}: {why}", file=sys.stderr)
+    if len(written.skipped) > 20:
+        print(f"  ... and {len(written.skipped) - 20} more", file=sys.stderr)
+    return 1
 
 
 def add_learn_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -191,24 +191,26 @@ def redis_key(
                 given = ipaddress.ip_network(token, strict=True)
                 network = _masked(given.network_address, ipv4_mask, ipv6_mask)
                 if network != given:
-                    raise ValueError(f"{token!r}: the rule counts /{network.prefixlen} networks")
+                    raise ValueError(
+                        f"{_shown(token)}: the rule counts /{network.prefixlen} networks")
             else:
                 network = _masked(ipaddress.ip_address(token), ipv4_mask, ipv6_mask)
         except ValueError as exc:
-            raise ValueError(f"ip token {token!r}: {exc}") from None
+            why = str(exc) if len(str(exc)) <= 120 else "not an address or network"
+            raise ValueError(f"ip token {_shown(token)}: {why}") from None
         key = IP_PREFIX + str(network.network_address)
     elif selector == "asn":
         if not _ASN.fullmatch(token):
-            raise ValueError(f"asn token {token!r}: expected a decimal AS number")
+            raise ValueError(f"asn token {_shown(token)}: expected a decimal AS number")
         key = ASN_PREFIX + token
     elif selector == "country":
         if not _COUNTRY.fullmatch(token):
-            raise ValueError(f"country token {token!r}: expected a country code")
+            raise ValueError(f"country token {_shown(token)}: expected a country code")
         key = COUNTRY_PREFIX + token
     elif selector in SELECTORS:
         key = token
     else:
         raise ValueError(f"unknown selector {selector!r}; expected one of {', '.join(SELECTORS)}")
     if token_of(selector, key, ipv4_mask=ipv4_mask, ipv6_mask=ipv6_mask) is None:
-        raise ValueError(f"{token!r} is not a valid {selector} token")
+        raise ValueError(f"{_shown(token)} is not a valid {selector} token")
     return key

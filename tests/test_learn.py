@@ -211,16 +211,22 @@ def test_make_verdict_and_thresholds() -> None:
 
 
 def test_write_is_one_transaction_per_batch(redis_url: str) -> None:  # noqa: F811
-    """Batches add up; a key of the wrong type makes its batch's EXEC raise, not pass."""
+    """Batches add up; a token whose key holds another type is skipped and named, its key
+    untouched, and the rest of its batch is written."""
     c = client(redis_url)
     target = Target(redis_url, "RB:", layouts.DEFAULT_BUCKETS)
     verdicts = [make_verdict("ip", f"192.0.2.{i % 3}", "spam") for i in range(10)]
-    assert write(c, target, verdicts, batch=4) == 10
+    assert write(c, target, verdicts, batch=4).verdicts == 10
     assert record(redis_url, "i:192.0.2.0").buckets["1h"].spam == 4
     assert c.dbsize() == 6
     c.set("RB:{i:192.0.2.9}:1h", "not a hash")
-    with pytest.raises(redis.ResponseError):
-        write(c, target, [make_verdict("ip", "192.0.2.9", "ham")])
+    written = write(c, target, [make_verdict("ip", "192.0.2.9", "ham"),
+                                make_verdict("ip", "192.0.2.0", "ham")])
+    assert (written.verdicts, written.skipped_verdicts) == (1, 1)
+    assert "holds a string" in written.skipped["i:192.0.2.9"]
+    assert c.get("RB:{i:192.0.2.9}:1h") == b"not a hash" and c.ttl("RB:{i:192.0.2.9}:1h") == -1
+    assert not c.exists("RB:{i:192.0.2.9}:1d")  # nothing of a skipped token is written
+    assert record(redis_url, "i:192.0.2.0").buckets["1h"].ham == 1
     c.close()
 
 

@@ -16,10 +16,12 @@ import pytest
 import redis
 
 from publisher.cli import main as zonepub
+from publisher.sync import BAD_KEY
 from tests.conftest import REPO, copy_zones
 from tests.redis_cluster import redis_cluster_url  # noqa: F401  (fixture)
 from tests.redis_server import redis_url  # noqa: F401  (fixture)
 from zoned.core import Responder
+from zoned.ratelog import LIMITER
 from zoned.service import build_authority
 from zoned.store import ZoneStore
 from zoned.zone import ReaderPool
@@ -57,6 +59,12 @@ def sync(zones: Path, url: str, *extra: str) -> int:
 @pytest.fixture
 def zones(tmp_path: Path) -> Path:
     return copy_zones(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def fresh_log_quota() -> None:
+    """Skipped keys are logged a few a minute (zoned.ratelog); each test starts afresh."""
+    LIMITER.kinds.pop(BAD_KEY, None)
 
 
 @pytest.fixture

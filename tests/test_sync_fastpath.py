@@ -69,6 +69,15 @@ EDGES: dict[str, dict[str, str]] = {
     "example.com.a": {"n": "40", "l": str(NOW_MS), "v1m": "-9"},  # dkim
     "example.org.r": {"n": "40", "l": str(NOW_MS), "v1m": "9"},  # dkim, never listed (dom)
     "bad_label" + "x" * 70 + ".example.a": {"n": "40", "v1m": "1"},  # label too long
+    # Junk anyone writing to Redis can make: bad tokens and bad fields on both paths.
+    "i:192.0.2.40\x00": {"n": "30", "l": str(NOW_MS), "v1m": "3"},  # inet_pton: ValueError
+    "i:0.0.0.0/0": {"n": "30", "l": str(NOW_MS), "v1m": "3"},  # a network: never a token
+    "i:::/0": {"n": "30", "l": str(NOW_MS), "v1m": "3"},
+    "i:198.19.0.0/16": {"n": "30", "l": str(NOW_MS), "v1m": "3"},
+    "i:fe80::1%eth0": {"n": "30", "l": str(NOW_MS), "v1m": "3"},
+    "i:192.0.2.41": {"n": "30", "l": str(NOW_MS), "v1m": "3", "\x00": "1"},  # a NUL name
+    "i:192.0.2.42": {"n": "30\x00", "l": str(NOW_MS), "v1m": "3"},
+    "dkim\x00x.example.a": {"n": "40", "v1m": "1"},
 }
 WRONG_TYPE = ("i:192.0.2.50", "example.net.u")
 
