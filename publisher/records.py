@@ -54,15 +54,20 @@ class TokenRecord:
 def read_jsonl(path: Path, problems: list[str]) -> list[TokenRecord]:
     """Parse a JSON-lines file; bad lines are appended to ``problems`` as ``file:line: why``."""
     records: list[TokenRecord] = []
-    with path.open(encoding="utf-8") as stream:
-        for lineno, line in enumerate(stream, 1):
+    with path.open("rb") as stream:
+        for lineno, raw in enumerate(stream, 1):
+            where = f"{path}:{lineno}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problems.append(f"{where}: not UTF-8 text (byte {exc.start + 1})")
+                continue
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
-            where = f"{path}:{lineno}"
             try:
                 records.append(parse_record(json.loads(line), where))
             except (ValueError, RecordError) as exc:
-                problems.append(f"{where}: {exc}")
+                problems.append(f"{where}: {str(exc)[:300]}")
     return records
 
 
