@@ -252,8 +252,9 @@ def test_tcp_fuzz_pipelined_mutations_from_a_fixed_and_a_fresh_seed(server: Zone
         tally = TcpFuzz(server, seed).run(count)
         print(tally.report(), f"\n  {count} connections, {time.monotonic() - started:.1f} s")
         if tally.problems:
-            failures.append(f"seed {seed} (REPZONE_FUZZ_SEED={seed} replays the fresh phase):\n"
-                            + "\n".join(tally.problems[:10]))
+            which = (f"fixed seed {seed}" if seed == FIXED_SEED
+                     else f"fresh seed {seed} (REPZONE_FUZZ_SEED={seed} replays it)")
+            failures.append(f"{which}:\n" + "\n".join(tally.problems[:10]))
         target.alive(server)
     after = target.rss_kib(server.process.pid)
     print(f"  zoned VmRSS {before} -> {after} KiB, "

@@ -212,8 +212,9 @@ def test_udp_fuzz_from_a_fixed_and_a_fresh_seed(server: Zoned) -> None:
         if tally.lost_windows > 2:
             tally.problems.insert(0, f"{tally.lost_windows} windows' markers unanswered")
         if tally.problems:
-            failures.append(f"seed {seed} (REPZONE_FUZZ_SEED={seed} replays the fresh phase):\n"
-                            + "\n".join(tally.problems[:10]))
+            which = (f"fixed seed {seed}" if seed == FIXED_SEED
+                     else f"fresh seed {seed} (REPZONE_FUZZ_SEED={seed} replays it)")
+            failures.append(f"{which}:\n" + "\n".join(tally.problems[:10]))
         target.alive(server)
     after = target.rss_kib(server.process.pid)
     print(f"  zoned VmRSS {before} -> {after} KiB, "
