@@ -569,6 +569,10 @@ class Runner:
     def stop(self) -> None:
         self.stopping = True
 
+    def health(self) -> list[Health]:
+        """Every zone's :class:`Health`, for a status or metrics endpoint."""
+        return [sync.health() for sync in self.syncs]
+
     def run(self) -> None:
         while not self.stopping:
             now = self.clock()

@@ -20,7 +20,7 @@ from publisher.guard import LiveDeletes
 from publisher.plan import DeleteGuard, Plan, PlanRefused
 from publisher.records import owner_keys
 from publisher.settings import source_settings
-from publisher.sync import ZoneSync
+from publisher.sync import Runner, ZoneSync
 from tests.conftest import REPO, copy_zones
 from tests.redis_server import (
     RedisServer,
@@ -162,13 +162,17 @@ def test_a_periodic_full_pass_past_the_guard_holds_its_deletions_and_applies_the
         assert result.held == 19
         health = sync.health()
         assert health.deletes_held == 19 and health.holding_since is not None
+        assert Runner([sync]).health() == [health]  # what a metrics endpoint reads
         listed = _listed(config, sync.store)
         assert len(listed) == 21 and "n=99" in listed["192.0.2.1"]
         # Without hold (zonepub sync --once) the same plan is refused whole.
         with pytest.raises(PlanRefused):
             sync.full(workers=0)
-        # A forced pass applies the deletions and clears the hold.
-        sync.full(hold=True, force=True, workers=0)
+        # zonepub sync --force: the continuous mode's first full pass is forced; it
+        # applies the deletions and clears the hold.
+        sync.force_next = True
+        assert sync.step(time.monotonic(), 0.2, 100)
+        assert not sync.force_next
         assert sorted(_listed(config, sync.store)) == ["192.0.2.1", "192.0.2.100"]
         assert sync.health().deletes_held == 0 and sync.health().holding_since is None
     finally:
