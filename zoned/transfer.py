@@ -28,6 +28,7 @@ import dns.rdatatype
 from zoned import contents, keys, tsig
 from zoned.authority import Authority
 from zoned.contents import Shadows, address_name, is_aligned, is_full, key_path
+from zoned.fullpath import header_only
 from zoned.journal import JournalEntry
 from zoned.packed import QUESTION_POINTER, ownerless
 from zoned.ratelog import limited
@@ -160,7 +161,8 @@ class Transfers:
             yield tsig.rejection(data, exc, self.clock)
             return
         except tsig.MALFORMED:  # the client's fault; anything else is ours (SERVFAIL)
-            yield _header_reply(data, question, FORMERR)
+            # No question: the one dnspython rejected would make the reply as unparsable.
+            yield header_only(data, FORMERR)
             return
         ident, flags = HEADER.unpack_from(data)[:2]
         rflags = QR | AA | (flags & (OPCODE_MASK | RD))
