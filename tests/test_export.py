@@ -281,6 +281,7 @@ soa: {{mname: ns1.example.net, rname: hostmaster@example.net}}
 ns: [ns1.example.net]
 owner: ip
 store: ./store
+widest_prefix: {{v4: 8, v6: 8}}  # the walk is tried on IPv6 networks as wide as /8
 overrides:
   listed: {listed}
   unlisted: {unlisted}
