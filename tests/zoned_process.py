@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import signal
 import subprocess
 import sys
@@ -40,12 +41,18 @@ class Zoned:
         return self.process.returncode
 
 
-def start_zoned(zones: Path, log: Path, *extra: str) -> Zoned:
+def start_zoned(zones: Path, log: Path, *extra: str, nofile: int | None = None) -> Zoned:
+    """zoned on a free port; ``nofile`` runs it under that descriptor limit (soft and hard)."""
     port = free_port()
+
+    def limit() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
     process = subprocess.Popen(
         [sys.executable, "-m", "zoned.cli", "-c", str(zones), "--listen", "127.0.0.1",
          "--port", str(port), "--log-file", str(log), *extra],
-        cwd=REPO,
+        cwd=REPO, preexec_fn=limit if nofile is not None else None,
     )
     server = Zoned(process, port, zones, log)
     deadline = time.monotonic() + 15

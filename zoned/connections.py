@@ -180,8 +180,8 @@ class Evictable(Protocol):
     def busy(self) -> bool:
         """Whether a reply is queued or being written (such a connection is not evicted)."""
 
-    def evict(self) -> None:
-        """Close the connection now; it leaves the table through :meth:`Table.remove`."""
+    def evict(self) -> bool:
+        """Close the connection now; True if its descriptor is released already."""
 
 
 class Pausable(Protocol):
@@ -258,7 +258,8 @@ class ConnectionTable:
                 limited(log, "tcp-evicted", logging.INFO,
                         "at the cap of %d TCP connections: closed the one idle longest",
                         self.clients)
-                connection.evict()
+                if connection.evict():
+                    self.remove(connection)  # its descriptor is free: it counts no more
                 return True
         return False
 

@@ -237,9 +237,19 @@ class TCPServer(Protocol):
         self._queue.clear()
         self._current = None
 
-    def evict(self) -> None:
-        """Closed to make room for a new connection (the table chose us)."""
+    def evict(self) -> bool:
+        """Closed to make room for a new connection (the table chose us).
+
+        Twisted closes an aborted socket on the reactor's next turn, and one turn may
+        accept hundreds of connections; the descriptor is released now instead, so the
+        cap holds in descriptors too.  The reactor stopped watching it in the abort.
+        """
         self._abort()
+        sock = getattr(self.transport, "socket", None)
+        if not isinstance(sock, socket.socket):
+            return False
+        sock.close()
+        return True
 
     def _abort(self) -> None:
         self._stop()  # connectionLost follows, on the reactor's next turn
