@@ -1338,25 +1338,29 @@ def inspect(path: Path) -> Inspection:
         return result
     result.layout = 2
     handle = store._handle
+    counted: dict[int, dict[int, int]] = {4: {}, 6: {}}
+
+    def tally(key: bytes) -> None:
+        net = _network_plen(key)
+        if net is not None:
+            counts = counted[net[0]]
+            counts[net[1]] = counts.get(net[1], 0) + 1
+
     try:
         with handle.env.begin() as txn:
             metas = _scan(result, txn, handle.meta, "meta")
-            names = _scan(result, txn, handle.names, "names", keys_only=True)
-            journal = _scan(result, txn, handle.journal, "journal")
+            names_ok = _scan(result, txn, handle.names, "names",
+                             tally if handle.kind == "ip" else None) is not None
+            journal = _scan(result, txn, handle.journal, "journal") or {}
     finally:
         store.close()
+    metas = metas or {}
     raw_serial = metas.get(_K_SERIAL)
     if raw_serial is None or len(raw_serial) != _U32.size:
         result.problems.append(f"{file}: meta value {_K_SERIAL!r} is missing or malformed")
     else:
         result.serial = _U32.unpack(raw_serial)[0]
-    if handle.kind == "ip" and names is not None:
-        counted: dict[int, dict[int, int]] = {4: {}, 6: {}}
-        for key in names:
-            net = _network_plen(key)
-            if net is not None:
-                counts = counted[net[0]]
-                counts[net[1]] = counts.get(net[1], 0) + 1
+    if handle.kind == "ip" and names_ok:
         for fam, key in _K_PLEN.items():
             if key in metas and _decode_plens(metas[key]) != counted[fam]:
                 result.problems.append(f"{file}: meta value {key!r} disagrees with the "
@@ -1366,12 +1370,14 @@ def inspect(path: Path) -> Inspection:
 
 
 def _scan(result: Inspection, txn: lmdb.Transaction[bytes], db: lmdb._Database, name: str,
-          keys_only: bool = False) -> dict[bytes, bytes]:
-    """Check the seal of every value of one database; the sound payloads by key (for
-    ``keys_only``, empty payloads: a names database can be millions of values)."""
+          on_key: Callable[[bytes], None] | None = None) -> dict[bytes, bytes] | None:
+    """Check the seal of every value of one database: the sound payloads by key, None if
+    LMDB failed part way.  With ``on_key`` (the names database: millions of values) each
+    sound key goes to it instead and the payloads are not kept."""
     file = result.path / "data.mdb"
     sound_values: dict[bytes, bytes] = {}
     checked = damaged = 0
+    complete = True
     try:
         with txn.cursor(db=db) as cursor:
             for key, stored in cursor:
@@ -1382,15 +1388,19 @@ def _scan(result: Inspection, txn: lmdb.Transaction[bytes], db: lmdb._Database, 
                         result.problems.append(f"{file}: {name}: the value of {key!r} fails "
                                                "its checksum")
                     continue
-                sound_values[key] = b"" if keys_only else stored[:-SEAL_SIZE]
+                if on_key is not None:
+                    on_key(key)
+                else:
+                    sound_values[key] = stored[:-SEAL_SIZE]
     except lmdb.Error as exc:
         result.problems.append(f"{file}: {name}: damaged after {checked} values: {exc}")
+        complete = False
     if damaged > _MAX_LISTED:
         result.problems.append(f"{file}: {name}: {damaged - _MAX_LISTED} more values fail "
                                "their checksum")
     result.values[name] = checked
     result.damaged[name] = damaged
-    return sound_values
+    return sound_values if complete else None
 
 
 def _check_journal(result: Inspection, file: Path, metas: dict[bytes, bytes],
