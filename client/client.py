@@ -57,6 +57,7 @@ import dns.query
 import dns.rdatatype
 import dns.resolver
 
+from client import asn as asnzone
 from client.answers import Answer, Query, answer_from_reply, failure
 from client.cache import TTLCache
 from client.dnswire import (
@@ -124,6 +125,9 @@ class ClientConfig:
     retries: int = DEFAULT_RETRIES
     concurrency: int = DEFAULT_CONCURRENCY
     trusted: tuple[str, ...] = ()
+    #: Where to find a sender's ASN and country the caller did not give (client.asn);
+    #: None, the default, never asks.
+    asn: asnzone.AsnZones | None = None
 
     def __post_init__(self) -> None:
         if self.servers is not None:
@@ -151,6 +155,7 @@ class BaseClient:
         concurrency: int = DEFAULT_CONCURRENCY,
         cache: AnswerCache | None = None,
         trusted: Sequence[str] = (),
+        asn: asnzone.AsnZones | None = None,
     ) -> None:
         self.config = ClientConfig(
             selectors=tuple(selectors),
@@ -159,6 +164,7 @@ class BaseClient:
             retries=retries,
             concurrency=concurrency,
             trusted=tuple(trusted),
+            asn=asn,
         )
         self.plan = LookupPlan(self.config.selectors)
         self.cache = cache
@@ -178,6 +184,7 @@ class BaseClient:
             concurrency=config.concurrency,
             cache=cache,
             trusted=config.trusted,
+            asn=config.asn,
         )
 
     def _facts(self, data: bytes, given: dict[str, Any]) -> Facts:
@@ -293,7 +300,10 @@ class Client(BaseClient):
             self._resolver_setup(self.resolver)
 
     def check(self, facts: Facts) -> Result:
-        """Run every selector over ``facts``."""
+        """Run every selector over ``facts`` (asn and country looked up first, if set up)."""
+        query = asnzone.lookup_query(self.config.asn, facts)
+        if query is not None:
+            facts = asnzone.apply(facts, self.answer(query))
         return self._run(self.plan.start(facts))
 
     def check_message(self, data: bytes, **facts: Any) -> Result:
@@ -685,7 +695,13 @@ class AsyncClient(BaseClient):
             self._resolver_setup(self.resolver)
 
     async def check(self, facts: Facts) -> Result:
-        """Run every selector over ``facts``; the queries run concurrently."""
+        """Run every selector over ``facts``; the queries run concurrently.
+
+        The sender's asn and country are looked up first when set up and not given.
+        """
+        query = asnzone.lookup_query(self.config.asn, facts)
+        if query is not None:
+            facts = asnzone.apply(facts, await self.answer(query))
         lookup = self.plan.start(facts)
         return lookup.result(await self.answers(lookup.queries))
 

@@ -48,6 +48,9 @@ example)::
                                   # (relative to this file)
     reject_score: 15              # defaults for every selector (Rspamd's)
     lower_bound: 10
+    asn:                          # optional: find the sender's ASN and country, as
+      ip4: origin.asn.example.net #   Rspamd's asn module does, in a zone of Team Cymru
+      ip6: origin6.asn.example.net  # TXT records ("64500 | 192.0.2.0/24 | DE | ...")
     selectors:                    # required: one entry per rule
       - name: ip                  # required, unique; also the kind when it is one
         kind: ip                  # ip | sender | dkim | spf | url | generic
@@ -91,6 +94,7 @@ from typing import Any
 
 import yaml
 
+from client.asn import AsnZoneError, AsnZones
 from client.client import Client, ClientConfig, parse_server
 from client.facts import MessageError
 from client.names import HashScheme, OwnerNameError, OwnerScheme, owner_names, parse_network
@@ -114,7 +118,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 _TOP_KEYS = frozenset(
     {"servers", "timeout", "retries", "concurrency", "trusted", "zones", "reject_score",
-     "lower_bound", "selectors"}
+     "lower_bound", "selectors", "asn"}
 )
 _SELECTOR_KEYS = frozenset(
     {"name", "kind", "zone", "scheme", "components", "weights", "symbol", "split_symbols",
@@ -301,6 +305,7 @@ def load_config(path: Path) -> RepqConfig:
             except ValueError as exc:
                 problems.add(f"servers[{index}]", str(exc))
     trusted = _get(problems, raw, "trusted", "", (list,), [])
+    asn_zones = _asn_zones(problems, _get(problems, raw, "asn", "", (dict,)))
     client: ClientConfig | None = None
     if not problems.items:
         try:
@@ -311,6 +316,7 @@ def load_config(path: Path) -> RepqConfig:
                 retries=int(_get(problems, raw, "retries", "", (int,), 2)),
                 concurrency=int(_get(problems, raw, "concurrency", "", (int,), 64)),
                 trusted=tuple(str(t) for t in trusted),
+                asn=asn_zones,
             )
         except ValueError as exc:
             problems.add("client", str(exc))
@@ -320,6 +326,23 @@ def load_config(path: Path) -> RepqConfig:
     if problems.items or client is None:
         raise UsageError("\n".join(problems.items))
     return RepqConfig(client, zones)
+
+
+def _asn_zones(problems: _Problems, node: Mapping[str, Any] | None) -> AsnZones | None:
+    """``asn: {ip4: ZONE, ip6: ZONE}``: where the sender's ASN and country are found."""
+    if node is None:
+        return None
+    _unknown(problems, node, frozenset({"ip4", "ip6"}), "asn")
+    ip4 = _get(problems, node, "ip4", "asn", (str,))
+    ip6 = _get(problems, node, "ip6", "asn", (str,))
+    if not ip4:
+        problems.add("asn.ip4", "required: the zone asked for IPv4 senders")
+        return None
+    try:
+        return AsnZones(ip4, ip6)
+    except AsnZoneError as exc:
+        problems.add("asn", str(exc))
+        return None
 
 
 def _selector(
@@ -594,6 +617,7 @@ def run_check(args: argparse.Namespace) -> int:
         retries=config.retries if args.retries is None else args.retries,
         concurrency=config.concurrency,
         trusted=trusted,
+        asn=config.asn,
     ) as client:
         try:
             result = client.check_message(data, **given)
