@@ -275,7 +275,7 @@ def test_unreadable_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty.yaml"
     empty.write_text("# nothing\n")
     assert problems_of(empty) == [
-        (0, 0, "", "empty file; expected a mapping starting with 'zone:'")
+        (1, 1, "", "empty file; expected a mapping starting with 'zone:'")
     ]
     assert str(Problem(empty, 0, 0, "", "x")) == f"{empty}: x"
     scalar = tmp_path / "scalar.yaml"
@@ -283,7 +283,7 @@ def test_unreadable_files(tmp_path: Path) -> None:
     assert problems_of(scalar) == [(1, 1, "", "expected a mapping, got 'just text'")]
     deep = tmp_path / "deep.yaml"
     deep.write_text("zone: a\nsource: " + "[" * 5000 + "]" * 5000 + "\n")
-    assert problems_of(deep) == [(0, 0, "", "nested too deeply")]
+    assert problems_of(deep) == [(2, 72, "", "nested more than 64 levels deep")]  # the 64th [
     assert problems_of(tmp_path / "missing.yaml") == [
         (0, 0, "", "cannot read: No such file or directory")
     ]
@@ -840,3 +840,29 @@ def test_zones_sharing_bucket_keys_agree_on_windows(tmp_path: Path) -> None:
     assert "bucket '1h' has window 7200 in " in info.value.problems[0].message
     b.write_text(zone("b.example.net", "[{name: 1h, window: 3600, mult: 2}]"))
     assert len(load_zones(tmp_path)) == 4
+
+
+def test_explicit_tags_that_cannot_hold_their_value(tmp_path: Path) -> None:
+    """``!!int ""`` made PyYAML's constructor raise IndexError; now it is a wrong value."""
+    path = write(tmp_path, "rep.yaml", MINIMAL + 'ttl: !!int ""\nns_ttl: !!float x\n')
+    assert problems_of(path) == [
+        (7, 6, "ttl", "expected a non-negative integer, got ''"),
+        (8, 9, "ns_ttl", "expected a non-negative integer, got 'x'"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("/dev/zero", "not a regular file"), ("~nobody-such-user/k", "home directory"),
+     ("big.key", "larger than 65536 bytes"), ("latin1.key", "codec can't decode")],
+)
+def test_secret_files_that_cannot_be_secrets(tmp_path: Path, name: str, message: str) -> None:
+    """A device, an unknown home, a huge or non-UTF-8 file: an error at secret_file."""
+    (tmp_path / "big.key").write_bytes(b"A" * 70000)
+    (tmp_path / "latin1.key").write_bytes(b"\xe9\n")
+    path = write(tmp_path, "rep.yaml", keyed("rep.example.net", "k", "x").replace(
+        "secret: x", f"secret_file: '{name}'"))
+    problems = problems_of(path)
+    assert [(line, field) for line, _, field, _ in problems] == [
+        (7, "transfer.key"), (9, "keys.k.secret_file")]  # the key that could not be read
+    assert message in problems[1][3], problems

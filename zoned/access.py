@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import ipaddress
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -35,6 +38,7 @@ ALGORITHMS = {
 DEFAULT_ALGORITHM = "hmac-sha256"
 DEFAULT_NOTIFY_PORT = 53
 _CACHE_LIMIT = 65536
+_SECRET_LIMIT = 65536
 
 
 class Networks:
@@ -179,11 +183,12 @@ def _secret(report: Report, sec: Section, base: Path) -> bytes | None:
         node, path = file_node, sec.field("secret_file")
         if name is None:
             return None
-        file = base / Path(name).expanduser()
         try:
-            text = file.read_text().strip()
-        except OSError as exc:
-            report.add(node, path, f"cannot read {file}: {exc.strerror or exc}")
+            file = base / Path(name).expanduser()
+            text = _read_small(file).strip()
+        except (OSError, RuntimeError, ValueError) as exc:  # ~nobody, a NUL byte, not UTF-8
+            strerror = exc.strerror if isinstance(exc, OSError) else None
+            report.add(node, path, f"cannot read {base / name}: {strerror or exc}")
             return None
     if text is None:
         return None
@@ -196,6 +201,17 @@ def _secret(report: Report, sec: Section, base: Path) -> bytes | None:
         report.add(node, path, "the secret is empty")
         return None
     return secret
+
+
+def _read_small(file: Path) -> str:
+    """A secret file's text: a regular file of at most 64 KiB (not /dev/zero, not a FIFO)."""
+    with file.open("rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        data = handle.read(_SECRET_LIMIT + 1)
+    if len(data) > _SECRET_LIMIT:
+        raise ValueError(f"larger than {_SECRET_LIMIT} bytes: not a secret")
+    return data.decode("utf-8")
 
 
 def read_transfer(

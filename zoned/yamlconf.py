@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+MAX_DEPTH = 64  # nesting no configuration needs; deeper input is refused before composing
 MAX_INTEGER = 2**31 - 1  # Section.integer's bound unless told: the TTL limit (RFC 2181 8)
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_@-]+\Z")
@@ -64,6 +65,7 @@ class Report:
     def __init__(self, file: Path) -> None:
         self.file = file
         self.problems: list[Problem] = []
+        self._seen: set[Problem] = set()  # a list of 100,000 bad items is no O(n**2)
 
     def add(self, node: yaml.Node | None, path: str, message: str) -> None:
         """Record a problem at ``node``'s position (the file as a whole when None)."""
@@ -72,7 +74,8 @@ class Report:
 
     def at(self, line: int, column: int, path: str, message: str) -> None:
         problem = Problem(self.file, line, column, path, message)
-        if problem not in self.problems:  # a node read twice through an alias
+        if problem not in self._seen:  # a node read twice through an alias
+            self._seen.add(problem)
             self.problems.append(problem)
 
     def where(self, node: yaml.Node) -> str:
@@ -228,7 +231,7 @@ def construct(node: yaml.ScalarNode) -> object:
     """
     try:
         return yaml.constructor.SafeConstructor().construct_object(node)
-    except (yaml.YAMLError, ValueError, KeyError, TypeError, OverflowError):
+    except Exception:  # noqa: BLE001 - PyYAML's constructors raise what they hit (!!int "")
         return str(node.value)
 
 
@@ -334,6 +337,8 @@ def compose(report: Report, path: Path, empty: str) -> yaml.Node | None:
         report.at(line, column, "", "not valid UTF-8")
         return None
     try:
+        if _too_deep(report, text):
+            return None
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -356,9 +361,29 @@ def compose(report: Report, path: Path, empty: str) -> yaml.Node | None:
         report.at(0, 0, "", str(exc))
         return None
     if node is None:
-        report.at(0, 0, "", empty)
+        report.at(1, 1, "", empty)  # where the mapping should start
         return None
     return node if _check_structure(report, node) else None
+
+
+def _too_deep(report: Report, text: str) -> bool:
+    """Report (at its line) a collection nested deeper than :data:`MAX_DEPTH`.
+
+    The parser's events come from a loop, so this costs no recursion; composing a deeper
+    document would recurse once per level in PyYAML.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+                report.at(line, column, "", f"nested more than {MAX_DEPTH} levels deep")
+                return True
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return False
 
 
 def _check_structure(report: Report, root: yaml.Node) -> bool:
