@@ -16,6 +16,7 @@ gives each message the score A learns.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -100,6 +101,8 @@ WEIGHTS = {
     "SENDER_REP_SPAM": 1.0, "SENDER_REP_HAM": -1.0, "SPF_REP_SPAM": 1.0, "SPF_REP_HAM": -1.0,
     "DKIM_SCORE": 1.0, "SENDER_DOMAIN_REP": 1.0, "HASHED_SENDER_REP_SPAM": 1.0,
     "HASHED_SENDER_REP_HAM": -1.0, "URL_SCORE": 1.0, "TEST_VERDICT": 1.0,
+    **{f"FAULT_{name.upper()}": 1.0 for name in (
+        "good", "garbage", "multi", "huge", "nov", "newer", "absent", "refused", "silent")},
 }
 REPUTATION = ("SENDER_REP_SPAM", "SENDER_REP_HAM", "SPF_REP_SPAM", "SPF_REP_HAM",
               "DKIM_SCORE", "SENDER_DOMAIN_REP")
@@ -190,7 +193,7 @@ def fake_records() -> str:
     return "    fake_records = [\n      " + ",\n      ".join(items) + "\n    ];"
 
 
-def message(sender: Sender, serial: int) -> bytes:
+def message(sender: Sender, serial: int, extra: str = "") -> bytes:
     """A DKIM-signed message from ``sender`` with its verdict and one URL."""
     # The URL's domain is under a public suffix: the client finds URLs in text only there.
     link = f"http://www.{sender.domain.split('.')[0]}-example.com/page{serial}"
@@ -204,6 +207,7 @@ def message(sender: Sender, serial: int) -> bytes:
         f"X-Test-Score: {sender.verdict:g}\r\n"
         "MIME-Version: 1.0\r\n"
         "Content-Type: text/plain; charset=us-ascii\r\n"
+        f"{extra}"
     )
     raw = (headers + "\r\n" + body).encode("ascii")
     signature = dkim.sign(raw, SELECTOR.encode(), sender.domain.encode(),
@@ -320,9 +324,9 @@ class World:
     serial: int = 0
     notes: list[str] = field(default_factory=list)
 
-    def mail(self, sender: Sender) -> bytes:
+    def mail(self, sender: Sender, extra: str = "") -> bytes:
         self.serial += 1
-        return message(sender, self.serial)
+        return message(sender, self.serial, extra)
 
     def scan(self, who: Rspamd, sender: Sender, data: bytes,
              headers: dict[str, str] | None = None) -> dict[str, Symbol]:
@@ -468,3 +472,81 @@ def txt_n(zoned: Zoned, name: str) -> float | None:
                 if part.startswith("n="):
                     return float(part[2:])
     return None
+
+
+def test_a_change_reaches_b(world: World) -> None:
+    """More scans through A move a sender past lower_bound; B follows the zone."""
+    sync = subprocess.Popen([sys.executable, "-m", "publisher.cli", "-c", str(world.zones),
+                             "sync"], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        name = f"{reverse_ip(LOW.ip)}.bl.example.net"
+        start = txt_n(world.zoned, name) or 0.0
+        # Before the change: B has no ip symbol for it (n below lower_bound).
+        assert not {"SENDER_REP_SPAM", "SENDER_REP_HAM"} & set(
+            world.scan(world.b, LOW, world.mail(LOW)))
+        for _ in range(LOWER_BOUND - int(start)):
+            world.scan(world.a, LOW, world.mail(LOW))
+        changed = time.monotonic()
+        data = world.mail(LOW)
+
+        def complete() -> dict[str, Symbol] | None:
+            # Each zone is published on its own: wait for all three components.
+            got = world.scan(world.b, LOW, data)
+            symbol = got.get("SENDER_REP_SPAM")
+            return got if symbol is not None and "(0.00)" not in symbol.options[0] else None
+
+        got_b = wait_for(complete, "B to see the sender's new score", deadline=60)
+        lag = time.monotonic() - changed
+        got_a = world.scan(world.a, LOW, data)
+        assert abs(got_b["SENDER_REP_SPAM"].score - got_a["SENDER_REP_SPAM"].score) < 0.001
+        assert got_b["SENDER_REP_SPAM"].options == got_a["SENDER_REP_SPAM"].options
+        print(f"\nlag from A's write to B's symbol: {lag:.2f} s; "
+              f"A {got_a['SENDER_REP_SPAM']}, B {got_b['SENDER_REP_SPAM']}")
+    finally:
+        sync.terminate()
+        sync.wait(15)
+
+
+def fault_scan(world: World, fault: str, label: str) -> dict[str, Symbol]:
+    sender = SENDERS[3]
+    return world.scan(world.b, sender, world.mail(sender, f"X-Fault-{fault}: {label}\r\n"))
+
+
+def lua_errors(log: str) -> list[str]:
+    """Lines of the log that report a Lua error in (or an internal error of) the plugin."""
+    bad = ("attempt to", "stack traceback", "internal error", "call to ", "lua error")
+    return [line for line in log.splitlines()
+            if "repzone_reputation" in line and any(b in line for b in bad)]
+
+
+def warnings(log: str, rule: str) -> list[str]:
+    return [line for line in log.splitlines()
+            if f"rule {rule}: no reputation symbol" in line]
+
+
+@pytest.mark.parametrize("fault", [f for f in FAULT_RULES if f != "good"])
+def test_bad_answers_give_no_symbol_and_one_warning(world: World, fault: str) -> None:
+    """Garbage, oversized, multi-string, v-less, newer, absent, refused, silent: scanned
+    normally, no symbol, at most one warning for the rule however often it happens."""
+    label = "any" if fault in ("refused", "silent") else fault
+    for _ in range(3):
+        got = fault_scan(world, fault, label)
+        assert "TEST_VERDICT" in got, got  # the message was scanned
+        assert f"FAULT_{fault.upper()}" not in got, got
+    shown = warnings(world.b.log, f"fault_{fault}")
+    expected = 0 if fault == "absent" else 1
+    assert len(shown) == expected, shown
+    if fault == "newer":
+        assert "newer than 1" in shown[0]
+    assert lua_errors(world.b.log) == []
+
+
+def test_good_answer_of_the_fault_zone_scores(world: World) -> None:
+    """The fault rules work: the zone's one good record gives its symbol."""
+    got = fault_scan(world, "good", "good")
+    expected = math.tanh(20 / 15 * 1.83178 - 0.5493)
+    # The option carries the multiplier with Lua's 14 digits; the score is rounded.
+    assert abs(float(got["FAULT_GOOD"].options[0]) - expected) < 1e-12, got
+    assert abs(got["FAULT_GOOD"].score - expected) < 1e-5, got
+    assert warnings(world.b.log, "fault_good") == []
