@@ -15,6 +15,7 @@ gives each message the score A learns.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import subprocess
@@ -23,6 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dkim
 import dns.message
@@ -178,7 +180,6 @@ def zonepub(zones: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def public_key() -> str:
     done = subprocess.run(["openssl", "rsa", "-in", str(DATA / "dkim.key"), "-pubout",
                            "-outform", "DER"], capture_output=True, check=True)
-    import base64
     return base64.b64encode(done.stdout).decode("ascii")
 
 
@@ -213,7 +214,7 @@ def message(sender: Sender, serial: int, extra: str = "") -> bytes:
     signature = dkim.sign(raw, SELECTOR.encode(), sender.domain.encode(),
                           (DATA / "dkim.key").read_bytes(),
                           include_headers=[b"from", b"to", b"subject", b"message-id"])
-    return signature + raw
+    return bytes(signature) + raw
 
 
 def common_conf(directory: Path, zoned: Zoned) -> str:
@@ -416,12 +417,12 @@ selectors:
 """
 
 
-def repq(world: World, *args: str) -> dict[str, object]:
+def repq(world: World, *args: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "client.repq", "--server", f"127.0.0.1:{world.zoned.port}",
          "--json", *args], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr + done.stdout
-    result: dict[str, object] = json.loads(done.stdout)
+    result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 
@@ -438,7 +439,7 @@ def check_repq(world: World, sender: Sender, data: bytes, rep_a: dict[str, Symbo
     symbols = result["symbols"]
     assert isinstance(symbols, dict)
     # The ASN and country repq found are those Rspamd's asn module found.
-    ip_rule = next(s for s in result["selectors"] if s["name"] == "ip")  # type: ignore[union-attr]
+    ip_rule = next(s for s in result["selectors"] if s["name"] == "ip")
     tokens = {c["component"]: c["token"] for c in ip_rule["components"]}
     assert tokens["asn"] == sender.asn and tokens["country"] == sender.country, tokens
     dkim = repq(world, "--scheme", "name", "dkim.rep.example.net", "dkim", sender.domain)
