@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import copy_zones, publish_samples
 from tests.zoned_process import start_zoned
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.adversarial]
 
 IP = "bl.example.net"
 DOM = "dom.example.net"

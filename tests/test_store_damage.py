@@ -29,7 +29,7 @@ import pytest
 from tests.conftest import REPO, copy_zones, publish, publish_samples
 from tests.zoned_process import Zoned, start_zoned
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.adversarial]
 
 IP = "bl.example.net"
 LISTED = f"1.2.0.192.{IP}"  # 192.0.2.1, in the shipped samples

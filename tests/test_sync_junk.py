@@ -30,6 +30,8 @@ from zoned.config import ZoneConfig, load_zone_file
 from zoned.ratelog import LIMITER
 from zoned.store import ZoneStore
 
+pytestmark = pytest.mark.adversarial
+
 IP = "bl.example.net"
 NOW_MS = 1_763_769_600_000
 GOOD = {"n": "20", "l": str(NOW_MS), "v1m": "12"}

@@ -24,7 +24,7 @@ from tests.conftest import copy_zones, publish_samples
 from tests.zoned_process import Zoned, start_zoned
 from zoned.framing import Framer, frame
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.adversarial]
 
 IP = "bl.example.net"
 HIT = f"1.2.0.192.{IP}"

@@ -29,6 +29,8 @@ from tests.conftest import copy_zones
 from zoned import keys
 from zoned.config import ZoneConfig, load_zone_file
 
+pytestmark = pytest.mark.adversarial
+
 FUZZ = settings(max_examples=300, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 ZONES = ("bl.example.net", "dom.example.net", "hash.example.net")

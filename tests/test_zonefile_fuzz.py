@@ -18,11 +18,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zoned.cli import main as zoned
+
+pytestmark = pytest.mark.adversarial
 
 ZONES = Path(__file__).resolve().parent.parent / "zones"
 EXAMPLES = {p.name: p.read_bytes() for p in sorted(ZONES.glob("*.yaml"))}

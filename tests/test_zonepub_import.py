@@ -11,6 +11,8 @@ from tests.conftest import copy_zones
 from zoned.config import load_zones
 from zoned.store import ZoneStore
 
+pytestmark = pytest.mark.adversarial
+
 
 def _serial(zones: Path, zone: str) -> int:
     config = next(z for z in load_zones(zones) if z.origin == zone)
