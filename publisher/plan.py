@@ -7,9 +7,9 @@ limit first -- an emptied or wrong Redis, or an empty file given to ``import
 store goes through here (``zonepub sync``, ``zonepub import``).
 
 The limit (:class:`DeleteGuard`) is a share of the zone (``source.max_delete``, 30% by
-default) that one write may delete without ``--force``.  Zones of fewer than
-``min_size`` entries (10 by default, octodns' MIN_EXISTING_RECORDS idea) are exempt:
-deleting 2 of 5 hand-made entries is an edit, not an accident.
+default) that one write may delete without ``--force``.  Zones of fewer than ``min_size``
+entries (``source.max_delete_min``, 10 by default; octodns' MIN_EXISTING_RECORDS idea) are
+exempt: deleting 2 of 5 hand-made entries is an edit, not an accident.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ import itertools
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 
+from zoned.sourceconf import DEFAULT_MAX_DELETE_MIN, DEFAULT_MAX_DELETE_SHARE
 from zoned.store import ZoneStore
 
-DEFAULT_MAX_DELETE_SHARE = 0.30
-DEFAULT_MAX_DELETE_MIN = 10
 SAMPLE = 5
 
 

@@ -19,8 +19,6 @@ from client import names
 from client.codes import CodeError, validate_code
 from client.txt import TxtError
 from publisher.plan import (
-    DEFAULT_MAX_DELETE_MIN,
-    DEFAULT_MAX_DELETE_SHARE,
     DeleteGuard,
     Plan,
     apply,
@@ -166,11 +164,12 @@ class Written:
     applied: bool  # False for a dry run (and serial_after == serial_before)
 
 
-def zone_guard(config: ZoneConfig, min_size: int = DEFAULT_MAX_DELETE_MIN) -> DeleteGuard:
-    """The delete guard of a zone: its ``source.max_delete`` share, else the default."""
+def zone_guard(config: ZoneConfig) -> DeleteGuard:
+    """The delete guard of a zone: its ``source:`` limits, else the defaults."""
     settings = source_settings(config)
-    share = settings.max_delete if settings is not None else DEFAULT_MAX_DELETE_SHARE
-    return DeleteGuard(share, min_size)
+    if settings is None:
+        return DeleteGuard()
+    return DeleteGuard(settings.max_delete, settings.max_delete_min)
 
 
 def write_entries(

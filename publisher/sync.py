@@ -28,7 +28,6 @@ from publisher import layouts, tokens
 from publisher.fastpath import RspamdFastPath
 from publisher.guard import LiveDeletes, Transition
 from publisher.plan import (
-    DEFAULT_MAX_DELETE_MIN,
     DeleteGuard,
     Plan,
     PlanRefused,
@@ -140,11 +139,10 @@ class ZoneSync:
     """Keeps one zone's store in step with its source."""
 
     def __init__(self, config: ZoneConfig, settings: SourceSettings,
-                 source: RedisSource | None = None, batch: int = 1000,
-                 max_delete_min: int = DEFAULT_MAX_DELETE_MIN) -> None:
+                 source: RedisSource | None = None, batch: int = 1000) -> None:
         self.config = config
         self.settings = settings
-        self.guard = DeleteGuard(settings.max_delete, max_delete_min)
+        self.guard = DeleteGuard(settings.max_delete, settings.max_delete_min)
         self.live = LiveDeletes(self.guard)
         self.serial = 0  # the last serial this sync committed or planned against
         self.holding_wall: float | None = None

@@ -145,6 +145,31 @@ def test_a_small_zone_stays_editable(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert _count(zones) == 0
 
 
+def test_a_zone_sets_its_own_minimum_size(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """``source.max_delete_min: 0`` guards every zone, 7 entries too; a bad value is named."""
+    zones = copy_zones(tmp_path)
+    config = zones / f"{IP}.yaml"
+    text = config.read_text()
+    assert "  selector: ip\n" in text
+    config.write_text(text.replace("  selector: ip\n", "  selector: ip\n  max_delete_min: 0\n"))
+    sample = Path(__file__).resolve().parent.parent / "zones" / "samples" / f"{IP}.jsonl"
+    assert _import(zones, sample) == 0
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    capsys.readouterr()
+    assert _import(zones, "--replace", empty) == 3
+    assert "the plan deletes 7 of 7 entries" in capsys.readouterr().err
+    assert _count(zones) == 7
+    config.write_text(text.replace("  selector: ip\n", "  selector: ip\n  max_delete_min: -1\n"))
+    assert _import(zones, "--replace", empty) != 0
+    err = capsys.readouterr().err
+    line = text[:text.index("  selector: ip\n")].count("\n") + 2  # the line after selector
+    assert f"{config}:{line}:" in err and "source.max_delete_min" in err
+    config.write_text(text)
+    assert _count(zones) == 7
+
+
 def test_a_dry_run_writes_nothing_and_creates_no_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -20,6 +20,7 @@ file's own value is always checked.  zoned itself never reads Redis::
       min_count: 0                      # publish only tokens seen this often
       exclude: [exclude-ips.txt]        # exclusion maps, one entry a line (paths: this dir)
       max_delete: 0.3                   # share of the zone one sync may delete without --force
+      max_delete_min: 10                # zones smaller than this may lose any number
       reconcile: 300                    # seconds between full SCANs in continuous mode
 
 Exclude files are read here too (they must exist, be UTF-8, and for the ``ip`` selector
@@ -53,9 +54,12 @@ URL_SCHEMES: Final = ("redis", "rediss", "unix")
 BUCKET_NAME: Final = re.compile(r"[a-z0-9_]{1,16}")
 RSPAMD_PREFIX: Final = "RR:"
 BUCKETS_PREFIX: Final = "RB:"  # the buckets layout's default
+DEFAULT_MAX_DELETE_SHARE: Final = 0.3  # of a zone, that one write may delete without --force
+DEFAULT_MAX_DELETE_MIN: Final = 10  # zones smaller than this are exempt from the share
 MAX_EXCLUDE_PROBLEMS: Final = 10  # per exclude file: a wrong file is not listed line by line
 _KEYS: Final = ("redis", "cluster", "layout", "prefix", "selector", "lower_bound",
-                "reject_score", "buckets", "min_count", "exclude", "max_delete", "reconcile")
+                "reject_score", "buckets", "min_count", "exclude", "max_delete", "max_delete_min",
+                "reconcile")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +88,8 @@ class SourceSettings:
     buckets: tuple[Bucket, ...] = field(default=())
     min_count: int = 0
     exclude: tuple[Path, ...] = field(default=())
-    max_delete: float = 0.3
+    max_delete: float = DEFAULT_MAX_DELETE_SHARE
+    max_delete_min: int = DEFAULT_MAX_DELETE_MIN
     reconcile: float = 300.0
 
     def with_redis(self, url: str) -> SourceSettings:
@@ -216,7 +221,8 @@ def read_source(
         buckets=buckets,
         min_count=sec.integer("min_count", 0),
         exclude=exclude,
-        max_delete=_float(report, sec, "max_delete", 0.3, 0.0, 1.0),
+        max_delete=_float(report, sec, "max_delete", DEFAULT_MAX_DELETE_SHARE, 0.0, 1.0),
+        max_delete_min=sec.integer("max_delete_min", DEFAULT_MAX_DELETE_MIN),
         reconcile=_float(report, sec, "reconcile", 300.0, 1.0, 86400.0 * 7),
     )
     sec.done(_KEYS)
