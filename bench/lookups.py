@@ -58,8 +58,8 @@ from procs import cpu_seconds, free_port, machine_busy, own_cpu, stop_process  #
 
 from client.client import AsyncClient, Client  # noqa: E402
 from client.facts import DkimResult, Facts, Url, facts_from_message  # noqa: E402
-from client.names import OwnerScheme  # noqa: E402
 from client.plan import LookupPlan, Reply, SelectorConfig, answer_from_reply  # noqa: E402
+from listformat.names import OwnerScheme  # noqa: E402
 from publisher.records import owner_keys  # noqa: E402
 from zoned import answers  # noqa: E402
 from zoned.config import load_zone_file  # noqa: E402

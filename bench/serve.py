@@ -68,7 +68,7 @@ from procs import (  # noqa: E402
     stop_process,
 )
 
-from client import txt  # noqa: E402
+from listformat import txt  # noqa: E402
 from zoned import answers, config, keys  # noqa: E402
 from zoned.store import ZoneStore  # noqa: E402
 

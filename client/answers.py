@@ -15,10 +15,10 @@ from typing import Final
 
 import dns.rcode
 
-from client import txt
 from client.cache import negative_ttl
 from client.dnswire import RCODE_STATUS, Reply
 from client.selectors import Token
+from listformat import txt
 
 STATUSES: Final = (
     "hit",

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from client.answers import Answer, Query
 from client.facts import Facts
-from client.names import reverse_ip
 from client.selectorfuncs import sender_address
 from client.selectors import Token, is_local_ip
+from listformat.names import reverse_ip
 
 _SPLIT = re.compile(r"[|\s]")
 _ASN = re.compile(r"[0-9]{1,10}")

@@ -17,10 +17,10 @@ zone for its main component and optional zones for the others (``components``); 
 whose component has no zone is shown but not queried.
 
 **Scoring one answer** (:func:`score_record`): the TXT record is decoded
-(:mod:`client.txt`) and the score recomputed from the published numbers, so that a site
+(:mod:`listformat.txt`) and the score recomputed from the published numbers, so that a site
 with another reject score or lower bound gets its own figures rather than the
 publisher's: ``n`` with ``v<bucket>`` values -> Rspamd's tanh formula
-(:func:`client.scoring.rspamd_score`); else ``s``/``h``/``p`` -> the counters formula;
+(:func:`listformat.scoring.rspamd_score`); else ``s``/``h``/``p`` -> the counters formula;
 else ``b<bucket>.s|h|j|m`` -> the buckets formula; else the published ``sc``.  Unknown
 keys are ignored; a record of a newer format version is reported as ``newer_version``,
 never misread.
@@ -64,7 +64,6 @@ from types import MappingProxyType
 from typing import Final
 from urllib.parse import urlsplit
 
-from client import txt
 from client.answers import FAILURES as FAILURES
 from client.answers import STATUSES as STATUSES
 from client.answers import Answer as Answer
@@ -83,29 +82,9 @@ from client.dnswire import read_reply as read_reply
 from client.dnswire import reply_from_message as reply_from_message
 from client.dnswire import response_matches as response_matches
 from client.facts import DkimResult, Facts, Url
-from client.names import (
-    MAX_NAME,
-    OwnerNameError,
-    OwnerScheme,
-    check_hash_scheme,
-    normalize_name,
-    owner_names,
-    parse_network,
-    reverse_ip,
-)
 from client.result import ComponentScore as ComponentScore
 from client.result import Result as Result
 from client.result import SelectorResult as SelectorResult
-from client.scoring import (
-    IP_WEIGHTS,
-    LOWER_BOUND,
-    REJECT_SCORE,
-    BucketCounts,
-    buckets_score,
-    clamp,
-    counters_score,
-    rspamd_score,
-)
 from client.selectorlang import Expression, compile_expression
 from client.selectors import (
     Token,
@@ -115,6 +94,27 @@ from client.selectors import (
     rule_applies,
     spf_tokens,
     url_tokens,
+)
+from listformat import txt
+from listformat.names import (
+    MAX_NAME,
+    OwnerNameError,
+    OwnerScheme,
+    check_hash_scheme,
+    normalize_name,
+    owner_names,
+    parse_network,
+    reverse_ip,
+)
+from listformat.scoring import (
+    IP_WEIGHTS,
+    LOWER_BOUND,
+    REJECT_SCORE,
+    BucketCounts,
+    buckets_score,
+    clamp,
+    counters_score,
+    rspamd_score,
 )
 
 KINDS: Final = ("ip", "dkim", "spf", "url", "generic")

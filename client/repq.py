@@ -97,7 +97,6 @@ import yaml
 from client.asn import AsnZoneError, AsnZones
 from client.client import Client, ClientConfig, parse_server
 from client.facts import MessageError
-from client.names import HashScheme, OwnerNameError, OwnerScheme, owner_names, parse_network
 from client.plan import (
     KIND_ALIASES,
     KINDS,
@@ -109,7 +108,8 @@ from client.plan import (
     ZoneRef,
     owner_name,
 )
-from client.scoring import LOWER_BOUND, REJECT_SCORE
+from listformat.names import HashScheme, OwnerNameError, OwnerScheme, owner_names, parse_network
+from listformat.scoring import LOWER_BOUND, REJECT_SCORE
 
 COMPONENTS = ("asn", "country", "ipnet")
 SELECTOR_CHOICES = (*KINDS, *KIND_ALIASES, *COMPONENTS)

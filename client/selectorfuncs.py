@@ -25,9 +25,9 @@ from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
 from client.facts import Facts, Received, Url
-from client.hashing import digest as _digest
-from client.hashing import encode as _encode
 from client.tld import etld1
+from listformat.hashing import digest as _digest
+from listformat.hashing import encode as _encode
 
 __all__ = [
     "EXTRACTORS",

@@ -1,9 +1,9 @@
 """Facts to reputation tokens, exactly as Rspamd's reputation plugin derives them.
 
-A zone only answers for the names Rspamd's Redis keys become (publisher.tokens), so
+A zone only answers for the names Rspamd's Redis keys become (listformat.tokens), so
 each function here reproduces one selector of ``src/plugins/lua/reputation.lua``
 (Rspamd 3.4 as packaged by Debian 12, checked against the current source;
-docs/rspamd-layout.md) and returns the tokens in the form ``publisher.tokens.token_of``
+docs/rspamd-layout.md) and returns the tokens in the form ``listformat.tokens.token_of``
 gives for those keys:
 
 - **ip** (``ip_reputation_filter``): the sender address with ``ipv4_mask`` (32) or
@@ -37,9 +37,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from client.facts import Facts, Url
-from client.hashing import hash_token
-from client.names import HashScheme
-from client.scoring import IP_WEIGHTS
 from client.selectorlang import (
     Expression,
     SelectorError,
@@ -49,6 +46,9 @@ from client.selectorlang import (
     url_protocol,
 )
 from client.tld import etld1
+from listformat.hashing import hash_token
+from listformat.names import HashScheme
+from listformat.scoring import IP_WEIGHTS
 
 __all__ = [
     "LOCAL_NETWORKS",
@@ -142,7 +142,7 @@ def rule_applies(
 
 
 def _network_token(address: IpAddress, mask: int) -> str:
-    """The token publisher.tokens.token_of gives for the key ``i:<masked address>``."""
+    """The token listformat.tokens.token_of gives for the key ``i:<masked address>``."""
     if mask == address.max_prefixlen:
         return str(address)
     network = ipaddress.ip_network(f"{address}/{mask}", strict=False)

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from client import names
+from listformat import names
 from publisher.check import add_check_parser
 from publisher.describe import plan_text
 from publisher.export import add_export_parser, find_zone

@@ -6,7 +6,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-from client import names
+from listformat import names
 from publisher.plan import Plan
 from zoned import keys
 from zoned.config import ZoneConfig

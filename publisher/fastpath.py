@@ -24,9 +24,8 @@ import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from client import names, txt
-from client.scoring import TANH_SCALE, TANH_SHIFT
-from publisher import tokens
+from listformat import names, tokens, txt
+from listformat.scoring import TANH_SCALE, TANH_SHIFT
 from publisher.records import owner_keys
 from zoned.answers import token_answer
 from zoned.keys import V4
@@ -48,7 +47,7 @@ _TIE = 1e-6  # closer than this to a tie, the float error of score * 10000 might
 
 
 def _number_text(value: float) -> str:
-    """A finite float as layouts._tidy then client.txt.encode print it."""
+    """A finite float as layouts._tidy then listformat.txt.encode print it."""
     if value.is_integer() and abs(value) < 1e16:
         return str(int(value))
     return repr(value)
@@ -208,7 +207,7 @@ class RspamdFastPath:
             if n < min_count:
                 below_min += 1
                 continue
-            # -- client.scoring.rspamd_score, then round(score, 4) as a table index.  Its
+            # -- listformat.scoring.rspamd_score, then round(score, 4) as a table index.  Its
             # clamp changes nothing: the mean is finite, so tanh gives [-1, 1], not NaN.
             if n < lower_bound or raw is None:
                 entry = by_index[_ZERO]

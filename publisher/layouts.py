@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Final
 
-from client import txt
-from client.scoring import (
+from listformat import txt
+from listformat.scoring import (
     LOWER_BOUND,
     MULT_HAM,
     MULT_JUNK,
@@ -113,7 +113,7 @@ def split_bucket_key(key: str) -> tuple[str, str] | None:
 
 
 def token_key(layout: str, key: str) -> str | None:
-    """The token part of a Redis key without prefix (publisher.tokens maps it on), or None.
+    """The token part of a Redis key without prefix (listformat.tokens maps it on), or None.
 
     In the ``rspamd`` and ``counters`` layouts that is the key itself; a ``buckets`` key
     ``{<token key>}:<bucket>`` gives ``<token key>``, and any other key None.
@@ -360,7 +360,7 @@ def message_count(counters: Counters) -> float:
 
 
 def score(layout: str, counters: Counters, scoring: ScoringParams) -> float:
-    """The token's score in [-1, 1] by its layout's formula (client.scoring)."""
+    """The token's score in [-1, 1] by its layout's formula (listformat.scoring)."""
     if layout == "rspamd":
         values = [v * scoring.rspamd_mult(name) for name, v in sorted(counters.values.items())]
         return rspamd_score(

@@ -33,7 +33,7 @@ from typing import IO, Any, Final
 
 import redis
 
-from publisher import tokens
+from listformat import tokens
 from publisher.layouts import (
     BUCKETS_PREFIX,
     DEFAULT_BUCKETS,

@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Iterable
 from pathlib import Path
 
-from client import names
+from listformat import names
 from zoned.config import NetworkTooWide, WidestPrefix, ZoneConfig
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -25,7 +25,7 @@ takes the TXT of the default, text alone takes the default A; a line ``:A:TXT``
 sets the default for the rest of the file (initially 127.0.0.2 without TXT).  TXT
 templates are expanded as rbldnsd does: ``$$``, ``$0``..``$9`` substitution
 variables, the ``$=`` base template and its ``=`` opt-out; ``$`` is the listed
-address or name.  The A value must be a valid return code (client.codes).
+address or name.  The A value must be a valid return code (listformat.codes).
 
 What the store cannot hold, and what the import does instead:
 
@@ -69,8 +69,8 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-from client import names
-from client.codes import CodeError, validate_code
+from listformat import names
+from listformat.codes import CodeError, validate_code
 from publisher.describe import plan_text
 from publisher.export import find_zone
 from publisher.plan import DeleteGuard, PlanRefused

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from client import names
-from client.codes import CodeError, validate_code
-from client.txt import TxtError
+from listformat import names
+from listformat.codes import CodeError, validate_code
+from listformat.txt import TxtError
 from publisher.plan import (
     DeleteGuard,
     Plan,

@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from client import names
-from publisher import layouts, tokens
+from listformat import names, tokens
+from publisher import layouts
 from publisher.fastpath import RspamdFastPath
 from publisher.guard import LiveDeletes, Transition
 from publisher.plan import (
@@ -56,7 +56,7 @@ DELETE_GUARD = "publisher-delete-guard"  # ratelog kind: deletions held or resum
 
 def _text(raw: bytes) -> str:
     """A key's text; bytes that are not UTF-8 survive as surrogates, which
-    publisher.tokens rejects, so two junk keys never become one token."""
+    listformat.tokens rejects, so two junk keys never become one token."""
     return raw.decode("utf-8", "surrogateescape")
 
 

@@ -1,4 +1,4 @@
-"""client.codes: score bands, graded codes and reserved error codes."""
+"""listformat.codes: score bands, graded codes and reserved error codes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client.codes import (
+from listformat.codes import (
     DEFAULT_BANDS,
     ERROR_CODES,
     Band,

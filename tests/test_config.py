@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from client.codes import ReturnCodes
-from client.names import HashScheme, OwnerScheme
+from listformat.codes import ReturnCodes
+from listformat.names import HashScheme, OwnerScheme
 from zoned.access import TsigKey
 from zoned.config import (
     ConfigError,
@@ -401,7 +401,7 @@ def test_static_record_errors(tmp_path: Path) -> None:
 
 
 def test_owner_schemes(tmp_path: Path) -> None:
-    """Hash settings belong to the hash scheme and are checked by client.names."""
+    """Hash settings belong to the hash scheme and are checked by listformat.names."""
     hashed = MINIMAL.replace("owner: ip\n", "owner:\n  scheme: hash\n  length: 32\n  aliases:\n")
     ok = load_zone_file(write(tmp_path, "ok.yaml", hashed + "    - {alg: md5, encoding: hex}\n"))
     assert ok.scheme.hash == HashScheme("blake2", "base32", 32)

@@ -14,8 +14,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from client import names
-from client.names import HashScheme, OwnerScheme
+from listformat import names
+from listformat.names import HashScheme, OwnerScheme
 from tests.conftest import REPO
 from zoned.core import Responder
 

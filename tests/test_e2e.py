@@ -21,8 +21,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from client import names
-from client.names import HashScheme, OwnerScheme
+from listformat import names
+from listformat.names import HashScheme, OwnerScheme
 from tests.conftest import REPO, copy_zones, free_port, publish, publish_samples
 from tests.zoned_process import Zoned, start_zoned
 from zoned.framing import Framer, frame

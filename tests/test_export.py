@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from client import names
+from listformat import names
 from publisher.export import (
     _rdata_text,
     add_export_parser,

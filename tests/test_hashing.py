@@ -1,4 +1,4 @@
-"""client.hashing against the vectors Rspamd itself produced."""
+"""listformat.hashing against the vectors Rspamd itself produced."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from client.hashing import ALGORITHMS, ENCODINGS, digest, encode, hash_token
-from client.names import HashScheme
+from listformat.hashing import ALGORITHMS, ENCODINGS, digest, encode, hash_token
+from listformat.names import HashScheme
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "rspamd-hash-vectors.json"
 

@@ -1,4 +1,4 @@
-"""publisher.layouts and publisher.tokens: Redis hashes (from a real server) to records."""
+"""publisher.layouts and listformat.tokens: Redis hashes (from a real server) to records."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client import txt
-from client.scoring import BucketCounts, buckets_score, rspamd_score
-from publisher import layouts, tokens
+from listformat import tokens, txt
+from listformat.scoring import BucketCounts, buckets_score, rspamd_score
+from publisher import layouts
 from publisher.layouts import Counters, LayoutError, ScoringParams
 from tests.redis_server import redis_url  # noqa: F401  (fixture: a real redis-server)
 

@@ -1,4 +1,4 @@
-"""client.names: tokens to owner names under the ip, name and hash schemes."""
+"""listformat.names: tokens to owner names under the ip, name and hash schemes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client.hashing import digest, encode, hash_token
-from client.names import (
+from listformat.hashing import digest, encode, hash_token
+from listformat.names import (
     HashScheme,
     OwnerNameError,
     OwnerScheme,

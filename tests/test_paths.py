@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from client import names
-from client.names import HashScheme, OwnerScheme
+from listformat import names
+from listformat.names import HashScheme, OwnerScheme
 from zoned.authority import Authority
 from zoned.core import Responder
 from zoned.service import build_authority

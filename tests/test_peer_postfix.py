@@ -16,7 +16,7 @@ from pathlib import Path
 import dns.rcode
 import pytest
 
-from client.names import reverse_ip
+from listformat.names import reverse_ip
 from tests.conftest import REPO, copy_zones, publish
 from tests.docsnippets import snippet
 from tests.peer_common import (

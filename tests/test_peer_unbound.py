@@ -17,7 +17,7 @@ import dns.rdatatype
 import pytest
 import yaml
 
-from client.names import owner_names, reverse_ip
+from listformat.names import owner_names, reverse_ip
 from tests.conftest import free_port, publish
 from tests.docsnippets import snippet
 from tests.peer_common import (

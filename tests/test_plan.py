@@ -18,10 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from client import txt
 from client.cache import TTLCache, negative_ttl
 from client.facts import DkimResult, Facts, Url
-from client.names import HashScheme, OwnerScheme
 from client.plan import (
     Answer,
     LookupPlan,
@@ -45,6 +43,8 @@ from client.plan import (
     value_tokens,
 )
 from client.selectors import Token, spf_token
+from listformat import txt
+from listformat.names import HashScheme, OwnerScheme
 
 IP_SCHEME = OwnerScheme("ip")
 NAME = OwnerScheme("name")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from client import names
+from listformat import names
 from publisher.rbldnsd import (
     DatasetError,
     ImportedEntry,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from client.names import HashScheme, OwnerScheme, owner_names
 from client.repq import load_config
+from listformat.names import HashScheme, OwnerScheme, owner_names
 from tests.conftest import REPO, ZONES
 from tests.test_client import SPF_RECORD, filled_zones
 from tests.zoned_process import Zoned, start_zoned

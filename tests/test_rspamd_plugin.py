@@ -32,7 +32,7 @@ import dns.query
 import dns.rdatatype
 import pytest
 
-from client.names import reverse_ip
+from listformat.names import reverse_ip
 from tests.conftest import REPO
 from tests.docsnippets import snippet
 from tests.peer_common import wait_for

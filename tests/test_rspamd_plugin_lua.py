@@ -8,11 +8,11 @@ import json
 import subprocess
 from pathlib import Path
 
-from client import txt
 from client.asn import AsnZones, parse_cymru, query_name
-from client.hashing import hash_token
-from client.names import HashScheme
-from client.scoring import rspamd_score
+from listformat import txt
+from listformat.hashing import hash_token
+from listformat.names import HashScheme
+from listformat.scoring import rspamd_score
 from tests.conftest import REPO, SHARED
 from tests.peer_common import tool
 

@@ -1,4 +1,4 @@
-"""client.scoring: Rspamd's formulas and ours, with known numbers."""
+"""listformat.scoring: Rspamd's formulas and ours, with known numbers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client.scoring import (
+from listformat.scoring import (
     IP_WEIGHTS,
     BucketCounts,
     buckets_score,

@@ -27,7 +27,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from client import names
+from listformat import names
 from tests.conftest import copy_zones, free_port, publish, publish_samples
 from tests.docsnippets import snippet
 from tests.secondaries import (

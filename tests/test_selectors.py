@@ -9,8 +9,6 @@ from typing import Any
 import pytest
 
 from client.facts import DkimResult, Facts, Url
-from client.hashing import hash_token
-from client.names import HashScheme
 from client.selectors import (
     SelectorError,
     Token,
@@ -25,14 +23,16 @@ from client.selectors import (
     spf_tokens,
     url_tokens,
 )
-from publisher.tokens import redis_key, token_of
+from listformat.hashing import hash_token
+from listformat.names import HashScheme
+from listformat.tokens import redis_key, token_of
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "rspamd-hash-vectors.json"
 SPF_RECORD = "v=spf1 include:_spf.google.com ~all"
 
 
 def _round_trip(token: Token, **masks: int) -> None:
-    """The token is what publisher.tokens publishes for the key Rspamd writes for it."""
+    """The token is what listformat.tokens publishes for the key Rspamd writes for it."""
     selector = token.component if token.component in ("asn", "country") else token.selector
     if token.component == "ipnet":
         selector = "ip"

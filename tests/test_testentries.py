@@ -1,4 +1,4 @@
-"""client.testentries: the RFC 5782 section 5 test entries of every scheme."""
+"""listformat.testentries: the RFC 5782 section 5 test entries of every scheme."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import get_args
 
 import pytest
 
-from client import txt
-from client.codes import ReturnCodes, validate_code
-from client.names import (
+from listformat import txt
+from listformat.codes import ReturnCodes, validate_code
+from listformat.names import (
     HashScheme,
     OwnerScheme,
     SchemeKind,
@@ -16,7 +16,7 @@ from client.names import (
     owner_names,
     reverse_ip,
 )
-from client.testentries import (
+from listformat.testentries import (
     TEST_CODE,
     TEST_TXT,
     listed_names,

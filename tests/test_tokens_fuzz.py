@@ -19,8 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from client import names
-from publisher import tokens
+from listformat import names, tokens
 from publisher.rbldnsd import DATASET_KINDS, DatasetError, dataset_entries
 from publisher.records import RecordError, load_entries, owner_keys
 from publisher.settings import source_settings

@@ -1,4 +1,4 @@
-"""client.txt: the v=1 key=value TXT format."""
+"""listformat.txt: the v=1 key=value TXT format."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from client.txt import MAX_LENGTH, VERSION, TxtError, TxtRecord, UnsupportedVersion, decode, encode
+from listformat.txt import (
+    MAX_LENGTH,
+    VERSION,
+    TxtError,
+    TxtRecord,
+    UnsupportedVersion,
+    decode,
+    encode,
+)
 
 Value = int | float | str
 

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 
 import dns.rdatatype
 
-from client import txt
-from client.codes import ReturnCodes
+from listformat import txt
+from listformat.codes import ReturnCodes
 from zoned.config import ZoneConfig
 from zoned.packed import Record, pack, single, txt_rdata
 from zoned.wire import T_A, T_TXT

@@ -24,8 +24,8 @@ from types import MappingProxyType
 
 import yaml
 
-from client.codes import Band, CodeError, ReturnCodes, validate_code
-from client.names import (
+from listformat.codes import Band, CodeError, ReturnCodes, validate_code
+from listformat.names import (
     HashScheme,
     OwnerNameError,
     OwnerScheme,
@@ -133,7 +133,7 @@ class ZoneConfig:
 
 # ------------------------------------------------------------------ format glue
 
-# The bands and codes come from client.codes, whose fields may still change; these two
+# The bands and codes come from listformat.codes, whose fields may still change; these two
 # functions are the only places here that know them.  Both raise CodeError.
 
 
@@ -393,7 +393,7 @@ class _ZoneReader:
         return None if main is None else OwnerScheme("hash", hash=main, aliases=tuple(aliases))
 
     def hash_scheme(self, sec: Section | None, anchor: yaml.Node, path: str) -> HashScheme | None:
-        """Defaults blake2/base32/whole digest; client.names says what DNS can carry."""
+        """Defaults blake2/base32/whole digest; listformat.names says what DNS can carry."""
         scheme = HashScheme()
         if sec is not None:
             before = len(self.report.problems)

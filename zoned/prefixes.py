@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from client.names import IPNetwork
+from listformat.names import IPNetwork
 
 DEFAULT_WIDEST_V4 = 8
 DEFAULT_WIDEST_V6 = 16

@@ -43,7 +43,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from client.names import IPNetwork, OwnerNameError, parse_network
+from listformat.names import IPNetwork, OwnerNameError, parse_network
 from zoned.prefixes import WidestPrefix
 from zoned.yamlconf import Report, Section, read_float, read_items, read_section, read_text
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from client import names, testentries
+from listformat import names, testentries
 from zoned import keys
 from zoned.answers import static_answers, token_answer
 from zoned.config import ZoneConfig

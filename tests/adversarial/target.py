@@ -24,8 +24,8 @@ import dns.query
 import dns.rcode
 import dns.tsig
 
-from client import names
-from client.names import HashScheme, OwnerScheme
+from listformat import names
+from listformat.names import HashScheme, OwnerScheme
 from tests.adversarial.mutations import Seed, name_wire, real_queries
 from tests.conftest import copy_zones, publish_samples
 from tests.zoned_process import Zoned, start_zoned

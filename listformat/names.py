@@ -22,7 +22,7 @@ from typing import Literal
 
 import idna
 
-from client.hashing import ALGORITHMS, ENCODINGS, digest, encode, hash_token
+from listformat.hashing import ALGORITHMS, ENCODINGS, digest, encode, hash_token
 
 SchemeKind = Literal["ip", "name", "hash"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

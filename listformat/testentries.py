@@ -17,10 +17,10 @@ import ipaddress
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from client.names import OwnerScheme, SchemeKind, owner_names
+from listformat.names import OwnerScheme, SchemeKind, owner_names
 
 TEST_CODE = ipaddress.IPv4Address("127.0.0.2")
-#: TXT fields of every test entry; client.txt writes them as ``v=1;test=1``.
+#: TXT fields of every test entry; listformat.txt writes them as ``v=1;test=1``.
 TEST_TXT: Mapping[str, int] = MappingProxyType({"test": 1})
 
 _LISTED: Mapping[str, tuple[str, ...]] = MappingProxyType(

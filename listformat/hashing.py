@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from client.names import HashScheme
+    from listformat.names import HashScheme
 
 ALGORITHMS = ("blake2", "sha1", "sha256", "sha384", "sha512", "md5")
 ENCODINGS = ("hex", "base32", "rbase32", "bleach", "base64")
