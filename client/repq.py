@@ -108,7 +108,8 @@ from client.plan import (
     ZoneRef,
     owner_name,
 )
-from listformat.names import HashScheme, OwnerNameError, OwnerScheme, owner_names, parse_network
+from listformat.hashing import HashScheme
+from listformat.names import OwnerNameError, OwnerScheme, owner_names, parse_network
 from listformat.scoring import LOWER_BOUND, REJECT_SCORE
 
 COMPONENTS = ("asn", "country", "ipnet")

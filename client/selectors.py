@@ -46,8 +46,7 @@ from client.selectorlang import (
     url_protocol,
 )
 from client.tld import etld1
-from listformat.hashing import hash_token
-from listformat.names import HashScheme
+from listformat.hashing import HashScheme, hash_token
 from listformat.scoring import IP_WEIGHTS
 
 __all__ = [

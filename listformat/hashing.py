@@ -20,19 +20,26 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from listformat.names import HashScheme
+from dataclasses import dataclass
 
 ALGORITHMS = ("blake2", "sha1", "sha256", "sha384", "sha512", "md5")
 ENCODINGS = ("hex", "base32", "rbase32", "bleach", "base64")
 
-_ZBASE32 = "ybndrfg8ejkmcpqxot1uwisza345h769"
+#: The alphabet of Rspamd's ``base32`` (z-base-32's letters, Rspamd's bit order).
+ZBASE32 = "ybndrfg8ejkmcpqxot1uwisza345h769"
 _RFC4648_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 # bleach only swaps the alphabet of RFC 4648 base32, so reuse the C encoder and translate.
 _TO_BLEACH = str.maketrans(_RFC4648_UPPER, _BECH32)
+
+
+@dataclass(frozen=True)
+class HashScheme:
+    """One way of hashing tokens into a single label (Rspamd rbl ``hash*`` options)."""
+
+    alg: str = "blake2"  # blake2 | sha1 | sha256 | sha384 | sha512 | md5
+    encoding: str = "base32"  # hex | base32 (Rspamd's) | rbase32 (RFC 4648, lowercase) | bleach
+    length: int | None = None  # cut the encoded string to this many characters (<= 63)
 
 
 def _blake2(data: bytes) -> bytes:
@@ -67,7 +74,7 @@ def _rspamd_base32(raw: bytes) -> str:
     # with the last character holding whatever bits remain (no padding).
     value = int.from_bytes(raw, "little")
     chars = (len(raw) * 8 + 4) // 5
-    return "".join(_ZBASE32[(value >> (5 * i)) & 0x1F] for i in range(chars))
+    return "".join(ZBASE32[(value >> (5 * i)) & 0x1F] for i in range(chars))
 
 
 def _rfc_base32(raw: bytes) -> str:

@@ -22,7 +22,7 @@ from typing import Literal
 
 import idna
 
-from listformat.hashing import ALGORITHMS, ENCODINGS, digest, encode, hash_token
+from listformat.hashing import ALGORITHMS, ENCODINGS, HashScheme, digest, encode, hash_token
 
 SchemeKind = Literal["ip", "name", "hash"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -42,15 +42,6 @@ _PREFIX_LEN = re.compile(r"[0-9]{1,3}")
 
 class OwnerNameError(ValueError):
     """The token cannot become a valid owner name under this scheme."""
-
-
-@dataclass(frozen=True)
-class HashScheme:
-    """One way of hashing tokens into a single label (Rspamd rbl ``hash*`` options)."""
-
-    alg: str = "blake2"  # blake2 | sha1 | sha256 | sha384 | sha512 | md5
-    encoding: str = "base32"  # hex | base32 (Rspamd's) | rbase32 (RFC 4648, lowercase) | bleach
-    length: int | None = None  # cut the encoded string to this many characters (<= 63)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from client.client import AsyncClient, Client, _Limiter
 from client.facts import DkimResult, Facts, Url
 from client.plan import Answer, Query, Result, SelectorConfig, SelectorResult, ZoneRef
 from client.selectors import Token, spf_token
-from listformat.names import HashScheme, OwnerScheme, reverse_ip
+from listformat.hashing import HashScheme
+from listformat.names import OwnerScheme, reverse_ip
 from tests.conftest import copy_zones, free_port, publish, publish_samples
 from tests.zoned_process import Zoned, start_zoned
 from zoned import keys

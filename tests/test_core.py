@@ -15,7 +15,8 @@ import dns.rdatatype
 import pytest
 
 from listformat import names
-from listformat.names import HashScheme, OwnerScheme
+from listformat.hashing import HashScheme
+from listformat.names import OwnerScheme
 from tests.conftest import REPO
 from zoned.core import Responder
 

@@ -22,7 +22,8 @@ import dns.rdatatype
 import pytest
 
 from listformat import names
-from listformat.names import HashScheme, OwnerScheme
+from listformat.hashing import HashScheme
+from listformat.names import OwnerScheme
 from tests.conftest import REPO, copy_zones, free_port, publish, publish_samples
 from tests.zoned_process import Zoned, start_zoned
 from zoned.framing import Framer, frame

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from listformat.hashing import ALGORITHMS, ENCODINGS, digest, encode, hash_token
-from listformat.names import HashScheme
+from listformat.hashing import ALGORITHMS, ENCODINGS, HashScheme, digest, encode, hash_token
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "rspamd-hash-vectors.json"
 

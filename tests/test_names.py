@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from listformat.hashing import digest, encode, hash_token
+from listformat.hashing import HashScheme, digest, encode, hash_token
 from listformat.names import (
-    HashScheme,
     OwnerNameError,
     OwnerScheme,
     check_hash_scheme,

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from listformat import names
-from listformat.names import HashScheme, OwnerScheme
+from listformat.hashing import HashScheme
+from listformat.names import OwnerScheme
 from zoned.authority import Authority
 from zoned.core import Responder
 from zoned.service import build_authority

@@ -44,7 +44,8 @@ from client.plan import (
 )
 from client.selectors import Token, spf_token
 from listformat import txt
-from listformat.names import HashScheme, OwnerScheme
+from listformat.hashing import HashScheme
+from listformat.names import OwnerScheme
 
 IP_SCHEME = OwnerScheme("ip")
 NAME = OwnerScheme("name")

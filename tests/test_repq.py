@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from client.repq import load_config
-from listformat.names import HashScheme, OwnerScheme, owner_names
+from listformat.hashing import HashScheme
+from listformat.names import OwnerScheme, owner_names
 from tests.conftest import REPO, ZONES
 from tests.test_client import SPF_RECORD, filled_zones
 from tests.zoned_process import Zoned, start_zoned

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from client.asn import AsnZones, parse_cymru, query_name
 from listformat import txt
-from listformat.hashing import hash_token
-from listformat.names import HashScheme
+from listformat.hashing import HashScheme, hash_token
 from listformat.scoring import rspamd_score
 from tests.conftest import REPO, SHARED
 from tests.peer_common import tool

@@ -23,8 +23,7 @@ from client.selectors import (
     spf_tokens,
     url_tokens,
 )
-from listformat.hashing import hash_token
-from listformat.names import HashScheme
+from listformat.hashing import HashScheme, hash_token
 from listformat.tokens import redis_key, token_of
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "rspamd-hash-vectors.json"

@@ -8,8 +8,8 @@ import pytest
 
 from listformat import txt
 from listformat.codes import ReturnCodes, validate_code
+from listformat.hashing import HashScheme
 from listformat.names import (
-    HashScheme,
     OwnerScheme,
     SchemeKind,
     hash_input,

@@ -25,8 +25,8 @@ from types import MappingProxyType
 import yaml
 
 from listformat.codes import Band, CodeError, ReturnCodes, validate_code
+from listformat.hashing import HashScheme
 from listformat.names import (
-    HashScheme,
     OwnerNameError,
     OwnerScheme,
     SchemeKind,

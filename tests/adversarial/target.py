@@ -25,7 +25,8 @@ import dns.rcode
 import dns.tsig
 
 from listformat import names
-from listformat.names import HashScheme, OwnerScheme
+from listformat.hashing import HashScheme
+from listformat.names import OwnerScheme
 from tests.adversarial.mutations import Seed, name_wire, real_queries
 from tests.conftest import copy_zones, publish_samples
 from tests.zoned_process import Zoned, start_zoned
