@@ -116,6 +116,7 @@ from listformat.scoring import (
     counters_score,
     rspamd_score,
 )
+from listformat.tokens import is_dkim_token, is_spf_token
 
 KINDS: Final = ("ip", "dkim", "spf", "url", "generic")
 KIND_ALIASES: Final = MappingProxyType({"sender": "ip"})
@@ -134,8 +135,6 @@ MAX_URLS: Final = 10
 URL_WEIGHTS: Final = ("message", "answers")
 
 
-_SPF_HASH = re.compile(r"[ybndrfg8ejkmcpqxot1uwisza345h769]{32}")
-_DKIM_TOKEN = re.compile(r".+\.[aru]")
 _V_KEY = re.compile(r"v([a-z0-9_]{1,16})")
 _B_KEY = re.compile(r"b([a-z0-9_]{1,16})\.([shjm])")
 
@@ -437,12 +436,12 @@ def value_tokens(config: SelectorConfig, value: str, component: str | None = Non
         )
         return [t for t in tokens if t.component == "ip"]
     if kind == "dkim":
-        if _DKIM_TOKEN.fullmatch(value):
+        if is_dkim_token(value):
             weight = 1.0 if value.endswith(".a") else 0.0
             return [Token(kind, "dkim", value.lower(), weight)]
         return dkim_tokens(Facts(dkim=(DkimResult(value, "pass"),)))
     if kind == "spf":
-        if _SPF_HASH.fullmatch(value):
+        if is_spf_token(value):
             return [Token(kind, "spf", value, 1.0)]
         return spf_tokens(Facts(spf_result="pass", spf_record=value))
     if kind == "url":

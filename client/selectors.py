@@ -46,12 +46,12 @@ from client.selectorlang import (
     url_protocol,
 )
 from client.tld import etld1
-from listformat.hashing import HashScheme, hash_token
+from listformat.hashing import hash_token
 from listformat.scoring import IP_WEIGHTS
+from listformat.tokens import SPF_HASH
 
 __all__ = [
     "LOCAL_NETWORKS",
-    "SPF_HASH",
     "SelectorError",
     "Token",
     "dkim_label",
@@ -241,8 +241,6 @@ def dkim_tokens(facts: Facts) -> list[Token]:
 
 
 # ----------------------------------------------------------------------------- spf
-
-SPF_HASH = HashScheme(alg="blake2", encoding="base32", length=32)
 
 
 def _unquote_txt(text: str) -> str:

@@ -38,8 +38,12 @@ import re
 import socket
 from typing import Final
 
-from zoned.sourceconf import SELECTORS as SELECTORS  # the zone file's list of selectors
+from listformat.hashing import ZBASE32, HashScheme
 
+#: The selectors a zone file's ``source: selector`` names, one per token shape below.
+SELECTORS: Final = ("ip", "asn", "country", "dkim", "url", "spf", "generic")
+IP_SELECTORS: Final = ("ip",)  # selectors whose tokens (and exclude entries) are addresses
+RSPAMD_PREFIX: Final = "RR:"  # the prefix Rspamd's reputation rules share by default
 IP_PREFIX: Final = "i:"
 ASN_PREFIX: Final = "a:"
 COUNTRY_PREFIX: Final = "c:"
@@ -52,8 +56,19 @@ _COUNTRY = re.compile(r"[A-Za-z0-9_-]{1,16}")
 # No ':' in either pattern: keys with a selector prefix (i:, a:, c:) are never these.
 _DKIM = re.compile(r"[^\s:]+\.[aru]")
 _URL = re.compile(r"[^\s:]+")
-# The first 32 characters of Rspamd's base32 (z-base-32 alphabet) of a BLAKE2b digest.
-_SPF = re.compile(r"[ybndrfg8ejkmcpqxot1uwisza345h769]{32}")
+#: An spf token: the first 32 characters of Rspamd's base32 of the record's BLAKE2b.
+SPF_HASH: Final = HashScheme(alg="blake2", encoding="base32", length=32)
+_SPF = re.compile(f"[{ZBASE32}]{{{SPF_HASH.length}}}")
+
+
+def is_dkim_token(text: str) -> bool:
+    """Whether ``text`` has the shape of a dkim token, ``<eTLD+1>.a|r|u``."""
+    return _DKIM.fullmatch(text) is not None
+
+
+def is_spf_token(text: str) -> bool:
+    """Whether ``text`` has the shape of an spf token (see :data:`SPF_HASH`)."""
+    return _SPF.fullmatch(text) is not None
 
 
 class TokenError(ValueError):

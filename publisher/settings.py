@@ -10,7 +10,6 @@ from __future__ import annotations
 from zoned.config import ConfigError, Problem, ZoneConfig
 from zoned.sourceconf import DEFAULT_BUCKETS as DEFAULT_BUCKETS
 from zoned.sourceconf import LAYOUTS as LAYOUTS
-from zoned.sourceconf import SELECTORS as SELECTORS
 from zoned.sourceconf import Bucket as Bucket
 from zoned.sourceconf import SourceSettings as SourceSettings
 

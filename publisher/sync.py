@@ -48,7 +48,6 @@ from zoned.store import ZoneStore
 
 log = logging.getLogger(__name__)
 
-IP_SELECTORS = ("ip",)
 KEEP = None  # a key we could not read: leave what is published for it alone
 BAD_KEY = "publisher-bad-key"  # ratelog kind: skipped keys, which anyone writing to Redis makes
 DELETE_GUARD = "publisher-delete-guard"  # ratelog kind: deletions held or resumed
@@ -151,7 +150,7 @@ class ZoneSync:
                                             cluster=settings.cluster)
         self.batch = batch
         self.store = ZoneStore.for_zone(config)
-        ip_tokens = settings.selector in IP_SELECTORS
+        ip_tokens = settings.selector in tokens.IP_SELECTORS
         self.exclusions = Exclusions.load(settings.exclude, ip=ip_tokens,
                                           widest=config.widest_prefix)
         self.never = never_listed(config)

@@ -44,15 +44,13 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from listformat.names import IPNetwork, OwnerNameError, parse_network
+from listformat.tokens import IP_SELECTORS, RSPAMD_PREFIX, SELECTORS
 from zoned.prefixes import WidestPrefix
 from zoned.yamlconf import Report, Section, read_float, read_items, read_section, read_text
 
 LAYOUTS: Final = ("rspamd", "counters", "buckets")
-SELECTORS: Final = ("ip", "asn", "country", "dkim", "url", "spf", "generic")
-IP_SELECTORS: Final = ("ip",)  # selectors whose tokens (and exclude entries) are addresses
 URL_SCHEMES: Final = ("redis", "rediss", "unix")
 BUCKET_NAME: Final = re.compile(r"[a-z0-9_]{1,16}")
-RSPAMD_PREFIX: Final = "RR:"
 BUCKETS_PREFIX: Final = "RB:"  # the buckets layout's default
 DEFAULT_MAX_DELETE_SHARE: Final = 0.3  # of a zone, that one write may delete without --force
 DEFAULT_MAX_DELETE_MIN: Final = 10  # zones smaller than this are exempt from the share
