@@ -5,6 +5,7 @@ The list formats it reads (owner names, hashing, TXT, return codes, scoring) are
 
 - ``client.facts`` (with ``client.urls``, ``client.tld``): facts from a message.
 - ``client.selectors`` (with ``client.selectorlang``): facts -> tokens, as Rspamd derives them.
+- ``client.selectorconfig``: the selectors' configuration (``SelectorConfig``, ``ZoneRef``).
 - ``client.plan``: the I/O-free lookup plan: tokens -> names, answers -> scores.
 - ``client.client``: ``Client`` and ``AsyncClient`` on dnspython; ``client.cache``.
 - ``client.repq``: the ``repq`` command.

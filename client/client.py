@@ -70,8 +70,9 @@ from client.dnswire import (
     response_matches,
 )
 from client.facts import Facts, facts_from_message
-from client.plan import Lookup, LookupPlan, SelectorConfig, value_tokens
+from client.plan import Lookup, LookupPlan, value_tokens
 from client.result import Result, SelectorResult
+from client.selectorconfig import SelectorConfig
 
 Server = tuple[str, int]
 AnswerCache = TTLCache[tuple[str, str], Answer]

@@ -97,16 +97,15 @@ import yaml
 from client.asn import AsnZoneError, AsnZones
 from client.client import Client, ClientConfig, parse_server
 from client.facts import MessageError
-from client.plan import (
+from client.plan import owner_name
+from client.result import Result, SelectorResult
+from client.selectorconfig import (
     KIND_ALIASES,
     KINDS,
     URL_WEIGHTS,
     PlanError,
-    Result,
     SelectorConfig,
-    SelectorResult,
     ZoneRef,
-    owner_name,
 )
 from listformat.hashing import HashScheme
 from listformat.names import OwnerNameError, OwnerScheme, owner_names, parse_network

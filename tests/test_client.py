@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from client.answers import Answer, Query
 from client.cache import TTLCache
 from client.client import AsyncClient, Client, _Limiter
 from client.facts import DkimResult, Facts, Url
-from client.plan import Answer, Query, Result, SelectorConfig, SelectorResult, ZoneRef
+from client.result import Result, SelectorResult
+from client.selectorconfig import SelectorConfig, ZoneRef
 from client.selectors import Token, spf_token
 from listformat.hashing import HashScheme
 from listformat.names import OwnerScheme, reverse_ip

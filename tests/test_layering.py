@@ -38,7 +38,6 @@ KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset({
 })
 KNOWN_TYPING_CYCLES: frozenset[frozenset[str]] = frozenset({
     frozenset({"publisher.fastpath", "publisher.sync", "publisher.workers"}),
-    frozenset({"client.plan", "client.result"}),
     frozenset({"client.facts", "client.verify"}),
 })
 

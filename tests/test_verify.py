@@ -15,7 +15,7 @@ import pytest
 from client import verify
 from client.client import Client
 from client.facts import DkimResult, facts_from_message
-from client.plan import SelectorConfig
+from client.selectorconfig import SelectorConfig
 from client.selectors import spf_token
 from listformat.names import OwnerScheme
 from tests.conftest import copy_zones, free_port, publish
