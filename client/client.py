@@ -19,6 +19,10 @@ Resolver; otherwise the given servers are asked directly, in turn: attempt ``i``
 retried; SERVFAIL, REFUSED and network errors are retried only when there is another
 server to ask.
 
+Verifying a message's DKIM signatures and SPF (``check_message(..., verify=True)``,
+:mod:`client.verify`) is the face's step too, taken before the plan starts: the sync
+face runs it in place, the async face in a worker thread (dkimpy and pyspf block).
+
 Nothing about the network raises out of a lookup: a timeout, SERVFAIL, REFUSED, an
 unparseable reply or a malformed TXT record becomes that token's status, scored 0 and
 listed in the result's ``errors`` (:mod:`client.plan`).  What does raise is the caller's
@@ -73,6 +77,7 @@ from client.facts import Facts, facts_from_message
 from client.plan import Lookup, LookupPlan, value_tokens
 from client.result import Result, SelectorResult
 from client.selectorconfig import SelectorConfig
+from client.verify import verify_message
 
 Server = tuple[str, int]
 AnswerCache = TTLCache[tuple[str, str], Answer]
@@ -191,6 +196,12 @@ class BaseClient:
     def _facts(self, data: bytes, given: dict[str, Any]) -> Facts:
         return facts_from_message(data, trusted=self.config.trusted, **given)
 
+    @staticmethod
+    def _verified(data: bytes, facts: Facts, given: dict[str, Any],
+                  dns_server: Server | None) -> Facts:
+        """The facts with verified DKIM and SPF (client.verify); blocks on DNS."""
+        return verify_message(data, facts, given=given.keys(), dns_server=dns_server)
+
     def _value_lookup(self, selector: str, value: str, component: str | None) -> Lookup:
         config = self.plan.selector(selector)
         return self.plan.start_tokens(selector, value_tokens(config, value, component))
@@ -307,9 +318,17 @@ class Client(BaseClient):
             facts = asnzone.apply(facts, self.answer(query))
         return self._run(self.plan.start(facts))
 
-    def check_message(self, data: bytes, **facts: Any) -> Result:
-        """Extract the facts of an RFC 5322 message (``facts`` override them), then check."""
-        return self.check(self._facts(data, facts))
+    def check_message(self, data: bytes, *, verify: bool = False,
+                      dns_server: Server | None = None, **facts: Any) -> Result:
+        """Extract the facts of an RFC 5322 message (``facts`` override them), then check.
+
+        ``verify``: check the DKIM signatures and SPF first (:mod:`client.verify`, DNS at
+        ``dns_server`` or the system resolver) and prefer those results.
+        """
+        found = self._facts(data, facts)
+        if verify:
+            found = self._verified(data, found, facts, dns_server)
+        return self.check(found)
 
     def lookup(self, selector: str, value: str, *, component: str | None = None) -> SelectorResult:
         """Look one value up with one configured selector (see plan.value_tokens)."""
@@ -706,9 +725,18 @@ class AsyncClient(BaseClient):
         lookup = self.plan.start(facts)
         return lookup.result(await self.answers(lookup.queries))
 
-    async def check_message(self, data: bytes, **facts: Any) -> Result:
-        """Extract the facts of an RFC 5322 message (``facts`` override them), then check."""
-        return await self.check(self._facts(data, facts))
+    async def check_message(self, data: bytes, *, verify: bool = False,
+                            dns_server: Server | None = None, **facts: Any) -> Result:
+        """Extract the facts of an RFC 5322 message (``facts`` override them), then check.
+
+        ``verify``: check the DKIM signatures and SPF first, as :meth:`Client.check_message`
+        does; dkimpy and pyspf block, so the check runs in a worker thread and the event
+        loop goes on serving other checks meanwhile.
+        """
+        found = self._facts(data, facts)
+        if verify:
+            found = await asyncio.to_thread(self._verified, data, found, facts, dns_server)
+        return await self.check(found)
 
     async def lookup(
         self, selector: str, value: str, *, component: str | None = None

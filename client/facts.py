@@ -2,7 +2,8 @@
 
 :func:`facts_from_message` parses an RFC 5322 message with the standard library and
 returns :class:`Facts`; any fact the caller already knows (``ip=``, ``helo=``,
-``dkim=``...) is passed as a keyword and wins over the message.  Nothing here does I/O.
+``dkim=``...) is passed as a keyword and wins over the message.  Nothing here does I/O:
+checking signatures and SPF needs DNS and is a step of its own (below).
 
 **The sending IP** is the ``from`` address of the first Received header, from the top,
 whose address is not trusted: the ones in ``trusted`` (addresses or networks) and, while
@@ -21,11 +22,11 @@ domain of ``header.i``), the first ``spf=`` result with the domain of ``smtp.mai
 (or ``smtp.helo``), ``auth=pass`` with ``smtp.auth``.  Anyone can write these headers,
 so pass ``authserv_id`` (yours, as your MTA writes it) to read only the ones your own
 border added; without it every header counts.  ``ARC-Authentication-Results`` is not
-read.  With ``verify=True`` the signatures and SPF are checked here instead
-(:mod:`client.verify`, with dkimpy and pyspf when installed): verified results replace
-the Authentication-Results ones (verified SPF also gives ``spf_record``, the text the
-spf selector hashes), and facts passed as keywords win over both.  A missing package
-logs one warning and leaves the Authentication-Results facts in place.
+read.  Checking the signatures and SPF instead needs DNS, so it is a step of its own
+(:func:`client.verify.verify_message`, which the faces take with ``verify=True``):
+verified results replace the Authentication-Results ones (verified SPF also gives
+``spf_record``, the text the spf selector hashes), and facts passed as keywords win
+over both.
 
 **Addresses**: ``Return-Path`` gives ``from_smtp`` (``""`` for the null sender ``<>``),
 ``From`` gives ``from_mime``, ``To`` and ``Cc`` give ``rcpts`` unless the caller passes
@@ -624,8 +625,6 @@ def facts_from_message(
     trusted: Sequence[str] = (),
     trust_private: bool = True,
     authserv_id: str | Sequence[str] | None = None,
-    verify: bool = False,
-    dns_server: tuple[str, int] | None = None,
     **given: Any,
 ) -> Facts:
     """The facts of a message, with ``given`` facts overriding what the message says.
@@ -634,9 +633,7 @@ def facts_from_message(
     own relays; the sending IP is the first Received hop not in them (nor, with
     ``trust_private``, in a private range).  ``authserv_id``: the authserv-id(s) of
     the Authentication-Results headers to believe (all when None).  ``given``: any
-    field of :class:`Facts`; an unknown name raises TypeError.  ``verify``: check the
-    DKIM signatures and SPF (:mod:`client.verify`; DNS at ``dns_server``, a (host,
-    port) pair, or the system resolver) and prefer those results.  Raises
+    field of :class:`Facts`; an unknown name raises TypeError.  Raises
     :class:`MessageError` when ``data`` is not a message.
     """
     unknown = set(given) - _FIELDS
@@ -699,26 +696,5 @@ def facts_from_message(
         elif key == "headers" and fact is not None:
             fact = MappingProxyType({k.lower(): tuple(v) for k, v in fact.items()})
         facts[key] = fact
-    if verify:
-        _verified(facts, bytes(data), headers.get("dkim-signature", []), given, dns_server)
     return Facts(**facts)
 
-
-def _verified(facts: dict[str, Any], raw: bytes, signatures: Sequence[str],
-              given: Mapping[str, Any], dns_server: tuple[str, int] | None) -> None:
-    """Replace the DKIM and SPF facts by verified ones, unless the caller gave them."""
-    from client import verify  # imports this module: loaded only when asked for
-
-    if "dkim" not in given:
-        dkim = verify.verify_dkim(raw, signatures, dns_server=dns_server)
-        if dkim is not None:
-            facts["dkim"] = dkim
-    if "spf_result" not in given:
-        spf = verify.verify_spf(facts["ip"], facts["from_smtp"], facts["helo"],
-                                dns_server=dns_server)
-        if spf is not None:
-            facts["spf_result"] = spf.result
-            if "spf_domain" not in given:
-                facts["spf_domain"] = spf.domain
-            if "spf_record" not in given:
-                facts["spf_record"] = spf.record
