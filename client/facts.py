@@ -56,6 +56,7 @@ from types import MappingProxyType
 from typing import Any
 
 from client.authresults import parse_authentication_results
+from client.errors import ClientError
 from client.mailheaders import header_text, mailbox
 from client.received import Received, parse_ip, parse_received
 from client.urls import Url, UrlSet
@@ -63,7 +64,7 @@ from client.urls import Url, UrlSet
 __all__ = ["DkimResult", "Facts", "MessageError", "Url", "facts_from_message"]
 
 
-class MessageError(ValueError):
+class MessageError(ClientError, ValueError):
     """The input is not an RFC 5322 message."""
 
 

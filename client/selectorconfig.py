@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
+from client.errors import ClientError
 from client.selectors import Token
 from listformat.names import OwnerScheme, check_hash_scheme
 from listformat.scoring import LOWER_BOUND, REJECT_SCORE
@@ -34,7 +35,7 @@ MAX_URLS: Final = 10
 URL_WEIGHTS: Final = ("message", "answers")
 
 
-class PlanError(ValueError):
+class PlanError(ClientError, ValueError):
     """The selector configuration cannot be planned (unknown kind, missing zone, ...)."""
 
 
