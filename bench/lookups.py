@@ -56,9 +56,12 @@ if str(REPO) not in sys.path:
 
 from procs import cpu_seconds, free_port, machine_busy, own_cpu, stop_process  # noqa: E402
 
+from client.answers import answer_from_reply  # noqa: E402
 from client.client import AsyncClient, Client  # noqa: E402
+from client.dnswire import Reply  # noqa: E402
 from client.facts import DkimResult, Facts, Url, facts_from_message  # noqa: E402
-from client.plan import LookupPlan, Reply, SelectorConfig, answer_from_reply  # noqa: E402
+from client.plan import LookupPlan  # noqa: E402
+from client.selectorconfig import SelectorConfig  # noqa: E402
 from listformat.names import OwnerScheme  # noqa: E402
 from publisher.records import owner_keys  # noqa: E402
 from zoned import answers  # noqa: E402

@@ -3,8 +3,11 @@
 The list formats it reads (owner names, hashing, TXT, return codes, scoring) are
 :mod:`listformat`'s; this package is the message-to-token layer and the lookup library:
 
-- ``client.facts`` (with ``client.urls``, ``client.tld``): facts from a message.
+- ``client.facts`` (with ``client.received``, ``client.authresults``, ``client.mailheaders``,
+  ``client.urls``, ``client.tld``): facts from a message.
+- ``client.verify``: DKIM and SPF checked (the one step that needs DNS; the faces take it).
 - ``client.selectors`` (with ``client.selectorlang``): facts -> tokens, as Rspamd derives them.
+- ``client.selectorconfig``: the selectors' configuration (``SelectorConfig``, ``ZoneRef``).
 - ``client.plan``: the I/O-free lookup plan: tokens -> names, answers -> scores.
 - ``client.client``: ``Client`` and ``AsyncClient`` on dnspython; ``client.cache``.
 - ``client.repq``: the ``repq`` command.

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from client.answers import Answer, Query
+from client.errors import ClientError
 from client.facts import Facts
 from client.selectorfuncs import sender_address
 from client.selectors import Token, is_local_ip
@@ -31,7 +32,7 @@ _ASN = re.compile(r"[0-9]{1,10}")
 _ZONE = re.compile(r"[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*")
 
 
-class AsnZoneError(ValueError):
+class AsnZoneError(ClientError, ValueError):
     """An asn zone that is not a domain name."""
 
 

@@ -6,18 +6,26 @@ server rotation.  Each face adds only the loop that asks the plan's queries::
 
     BaseClient            configuration, LookupPlan, cache, retries order
     |-- Client            sync: a check's queries sent at once from one UDP socket and
-    |                     their replies read as they come (dns.query.tcp on TC); or
+    |                     their replies read as they come (TCP on TC); or
     |                     dns.resolver.Resolver on a thread pool (system resolver)
     `-- AsyncClient       asyncio: one UDP socket per server shared by all outstanding
-                          queries (matched by ID and question), dns.asyncquery.tcp on TC;
+                          queries (matched by ID and question), TCP on TC;
                           or dns.asyncresolver.Resolver; a limiter (a semaphore that
                           takes a check's queries at once) caps the queries in flight
+
+How the bytes travel is the transport's (:mod:`client.transport`, ``transport=``): the
+UDP multiplexers and TCP over real sockets by default, or in memory, handed to a
+function, so that the faces are tested without a network.
 
 ``servers=None`` asks the system's resolvers (``/etc/resolv.conf``) through dnspython's
 Resolver; otherwise the given servers are asked directly, in turn: attempt ``i`` goes to
 ``servers[i % len(servers)]``, ``retries`` further attempts after the first.  A timeout is
 retried; SERVFAIL, REFUSED and network errors are retried only when there is another
 server to ask.
+
+Verifying a message's DKIM signatures and SPF (``check_message(..., verify=True)``,
+:mod:`client.verify`) is the face's step too, taken before the plan starts: the sync
+face runs it in place, the async face in a worker thread (dkimpy and pyspf block).
 
 Nothing about the network raises out of a lookup: a timeout, SERVFAIL, REFUSED, an
 unparseable reply or a malformed TXT record becomes that token's status, scored 0 and
@@ -26,10 +34,9 @@ own mistake: an unknown selector name, a value that is not a token
 (:class:`ValueError`), a message that cannot be parsed (:class:`client.facts.MessageError`).
 
 The async face sends every query to a server from one socket (per server and client), so
-the 16-bit ID and the question are what tell replies apart, as in most stub resolvers;
-replies from another address or with another question are ignored (RFC 5452 section 9.1).
-Reusing the socket is what makes 20,000 lookups a second possible in Python: a socket per
-query costs more than the rest of the lookup.
+the 16-bit ID and the question are what tell replies apart, as in most stub resolvers
+(:class:`client.transport.Channel`).  Reusing the socket is what makes 20,000 lookups a
+second possible in Python: a socket per query costs more than the rest of the lookup.
 """
 
 from __future__ import annotations
@@ -37,10 +44,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ipaddress
-import os
-import socket
-import struct
-import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -48,12 +51,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, cast
 
-import dns.asyncquery
 import dns.asyncresolver
 import dns.exception
 import dns.message
 import dns.name
-import dns.query
 import dns.rdatatype
 import dns.resolver
 
@@ -63,24 +64,23 @@ from client.cache import TTLCache
 from client.dnswire import (
     EDNS_PAYLOAD,
     ReplyError,
-    query_wire,
     question_wire,
     read_reply,
     reply_from_message,
-    response_matches,
 )
 from client.facts import Facts, facts_from_message
-from client.plan import Lookup, LookupPlan, SelectorConfig, value_tokens
+from client.plan import Lookup, LookupPlan, value_tokens
 from client.result import Result, SelectorResult
+from client.selectorconfig import SelectorConfig
+from client.transport import Channel, Server, Transport, UdpTransport
+from client.verify import verify_message
 
-Server = tuple[str, int]
 AnswerCache = TTLCache[tuple[str, str], Answer]
 
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_RETRIES = 2
 DEFAULT_CONCURRENCY = 64
 DNS_PORT = 53
-RECEIVE_BUFFER = 1 << 20
 # Statuses worth asking another server about (when there is one).
 _RETRY_ELSEWHERE = frozenset({"servfail", "refused", "error"})
 # Answers kept in the cache: real answers, including records we could not read (the
@@ -156,6 +156,7 @@ class BaseClient:
         cache: AnswerCache | None = None,
         trusted: Sequence[str] = (),
         asn: asnzone.AsnZones | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.config = ClientConfig(
             selectors=tuple(selectors),
@@ -168,13 +169,16 @@ class BaseClient:
         )
         self.plan = LookupPlan(self.config.selectors)
         self.cache = cache
+        #: How queries reach the servers (client.transport): the network by default.
+        self.transport: Transport = transport if transport is not None else UdpTransport()
         self._setup()
 
     def _setup(self) -> None:
         """The face's own state (sockets, pools, resolver); called by __init__."""
 
     @classmethod
-    def from_config(cls, config: ClientConfig, *, cache: AnswerCache | None = None) -> Self:
+    def from_config(cls, config: ClientConfig, *, cache: AnswerCache | None = None,
+                    transport: Transport | None = None) -> Self:
         """A client from a ready :class:`ClientConfig` (e.g. one read by ``repq``)."""
         return cls(
             config.selectors,
@@ -185,10 +189,17 @@ class BaseClient:
             cache=cache,
             trusted=config.trusted,
             asn=config.asn,
+            transport=transport,
         )
 
     def _facts(self, data: bytes, given: dict[str, Any]) -> Facts:
         return facts_from_message(data, trusted=self.config.trusted, **given)
+
+    @staticmethod
+    def _verified(data: bytes, facts: Facts, given: dict[str, Any],
+                  dns_server: Server | None) -> Facts:
+        """The facts with verified DKIM and SPF (client.verify); blocks on DNS."""
+        return verify_message(data, facts, given=given.keys(), dns_server=dns_server)
 
     def _value_lookup(self, selector: str, value: str, component: str | None) -> Lookup:
         config = self.plan.selector(selector)
@@ -306,9 +317,17 @@ class Client(BaseClient):
             facts = asnzone.apply(facts, self.answer(query))
         return self._run(self.plan.start(facts))
 
-    def check_message(self, data: bytes, **facts: Any) -> Result:
-        """Extract the facts of an RFC 5322 message (``facts`` override them), then check."""
-        return self.check(self._facts(data, facts))
+    def check_message(self, data: bytes, *, verify: bool = False,
+                      dns_server: Server | None = None, **facts: Any) -> Result:
+        """Extract the facts of an RFC 5322 message (``facts`` override them), then check.
+
+        ``verify``: check the DKIM signatures and SPF first (:mod:`client.verify`, DNS at
+        ``dns_server`` or the system resolver) and prefer those results.
+        """
+        found = self._facts(data, facts)
+        if verify:
+            found = self._verified(data, found, facts, dns_server)
+        return self.check(found)
 
     def lookup(self, selector: str, value: str, *, component: str | None = None) -> SelectorResult:
         """Look one value up with one configured selector (see plan.value_tokens)."""
@@ -384,7 +403,10 @@ class Client(BaseClient):
         for server in self._attempts():
             if not todo:
                 break
-            replies = self._exchange(server, [(i, questions[i]) for i in todo])
+            replies = self.transport.exchange(
+                server, [(i, questions[i]) for i in todo],
+                timeout=self.config.timeout, limit=self.config.concurrency,
+            )
             again = []
             for index in todo:
                 query, reply = queries[index], replies.get(index)
@@ -399,70 +421,10 @@ class Client(BaseClient):
             todo = again
         return cast(list[Answer], answers)
 
-    def _exchange(self, server: Server, items: Sequence[tuple[int, bytes]]
-                  ) -> dict[int, bytes | OSError]:
-        """One attempt at ``server``: the reply to each (index, question), by index;
-        absent when none came within the timeout of its sending, OSError when the
-        query could not be sent."""
-        host, port = server
-        timeout, limit = self.config.timeout, self.config.concurrency
-        results: dict[int, bytes | OSError] = {}
-        queue = deque(items)
-        pending: dict[int, tuple[int, bytes, float]] = {}  # qid -> index, question, deadline
-        ids: list[int] = []
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_DGRAM) as sock:
-
-            def send_more() -> None:
-                while queue and len(pending) < limit:
-                    index, question = queue.popleft()
-                    if not ids:
-                        ids.extend(struct.unpack("!64H", os.urandom(128)))
-                    qid = ids.pop()
-                    while qid in pending:
-                        qid = int.from_bytes(os.urandom(2), "big")
-                    try:
-                        sock.sendto(query_wire(qid, question), server)
-                    except OSError as exc:
-                        results[index] = exc
-                        continue
-                    pending[qid] = (index, question, time.monotonic() + timeout)
-
-            send_more()
-            while pending:
-                now = time.monotonic()
-                # Sent in order, so the first pending query is the first to expire.
-                first = next(iter(pending))
-                if pending[first][2] <= now:
-                    del pending[first]
-                    send_more()
-                    continue
-                sock.settimeout(pending[first][2] - now)
-                try:
-                    data, addr = sock.recvfrom(65535)
-                except TimeoutError:
-                    continue
-                except OSError as exc:
-                    for index, _, _ in pending.values():
-                        results[index] = exc
-                    break
-                if addr[0] != host or addr[1] != port or len(data) < 12:
-                    continue  # from elsewhere (RFC 5452 section 9.1)
-                qid = (data[0] << 8) | data[1]
-                entry = pending.get(qid)
-                if entry is None or not response_matches(data, qid, entry[1]):
-                    continue  # late, or not ours: keep waiting for the real reply
-                del pending[qid]
-                results[entry[0]] = data
-                send_more()
-        return results
-
     def _tcp(self, query: Query, server: Server) -> Answer:
         """The answer over TCP, after a truncated UDP reply (RFC 7766)."""
-        host, port = server
         try:
-            response = dns.query.tcp(_message(query), host, timeout=self.config.timeout,
-                                     port=port)
+            response = self.transport.tcp(_message(query), server, self.config.timeout)
         except _TCP_ERRORS as exc:
             return _tcp_failure(query, server, exc)
         return _message_answer(query, response)
@@ -481,154 +443,6 @@ def _tcp_failure(query: Query, server: Server, exc: BaseException) -> Answer:
 
 
 # ------------------------------------------------------------------ async face
-
-
-class _Batch:
-    """Queries sent together: one future and one timer for all of them.
-
-    A check sends its queries at once and needs every reply before it can score, so the
-    batch wakes its task once, when the last reply is in or the timeout has passed
-    (``replies[i]`` stays None for those that never came).
-    """
-
-    __slots__ = ("future", "qids", "remaining", "replies", "timer")
-
-    def __init__(self, future: asyncio.Future[None], size: int) -> None:
-        self.future = future
-        self.replies: list[bytes | None] = [None] * size
-        self.qids: list[int] = []
-        self.remaining = size
-        self.timer: asyncio.TimerHandle | None = None
-
-    def settle(self, index: int, wire: bytes) -> None:
-        self.replies[index] = wire
-        self.remaining -= 1
-        if self.remaining == 0:
-            if self.timer is not None:
-                self.timer.cancel()
-            if not self.future.done():
-                self.future.set_result(None)
-
-
-class _Channel:
-    """One UDP socket to one server, shared by every outstanding query (keyed by ID).
-
-    The socket is read directly from the event loop's reader callback, every datagram
-    waiting at once: asyncio's datagram transport reads one datagram per wake-up, and
-    at 20,000 replies a second the wake-ups cost more than the replies.  Whoever
-    settles a query removes it: a matching reply, or its batch's timer.
-    """
-
-    def __init__(self, server: Server, loop: asyncio.AbstractEventLoop) -> None:
-        self.server = server
-        self.loop = loop
-        self.pending: dict[int, tuple[bytes, _Batch, int]] = {}
-        self._ids: list[int] = []
-        family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
-        self.sock: socket.socket | None = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            self.sock.setblocking(False)
-            try:
-                # Hundreds of replies may arrive while the loop is busy: the default
-                # buffer (about 256 small datagrams on Linux) would drop the rest.
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-            except OSError:  # pragma: no cover - capped by the kernel, never fatal
-                pass
-            self.sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
-            loop.add_reader(self.sock.fileno(), self._readable)
-        except BaseException:
-            self.sock.close()
-            raise
-
-    @property
-    def open(self) -> bool:
-        return self.sock is not None
-
-    def _readable(self) -> None:
-        sock = self.sock
-        if sock is None:
-            return
-        for _ in range(1024):  # then let the loop run others; it calls again if more
-            try:
-                data, addr = sock.recvfrom(65535)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                # ICMP errors are not reported on an unconnected socket; anything else
-                # is about one datagram we cannot name: its query times out.
-                return
-            self._received(data, addr)
-
-    def _received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        if addr[0] != self.server[0] or addr[1] != self.server[1] or len(data) < 12:
-            return
-        qid = (data[0] << 8) | data[1]
-        entry = self.pending.get(qid)
-        if entry is None or not response_matches(data, qid, entry[0]):
-            return  # late, or not ours: keep waiting for the real reply (RFC 5452 9.1)
-        del self.pending[qid]
-        entry[1].settle(entry[2], data)
-
-    def _qid(self) -> int:
-        """A fresh random ID, not in use; drawn 256 at a time from os.urandom."""
-        ids = self._ids
-        while True:
-            if not ids:
-                ids.extend(struct.unpack("!256H", os.urandom(512)))
-            qid = ids.pop()
-            if qid not in self.pending:
-                return qid
-
-    def send(self, questions: Sequence[bytes], timeout: float) -> _Batch:
-        """Send the queries; the batch settles on the last reply or after ``timeout``.
-
-        A datagram the kernel cannot take now (a full send buffer) is lost like any
-        other UDP packet: its query times out.  Other errors raise OSError.
-        """
-        sock = self.sock
-        if sock is None:
-            raise ConnectionError("socket closed")
-        batch = _Batch(self.loop.create_future(), len(questions))
-        pending, server = self.pending, self.server
-        try:
-            for index, question in enumerate(questions):
-                qid = self._qid()
-                pending[qid] = (question, batch, index)
-                batch.qids.append(qid)
-                try:
-                    sock.sendto(query_wire(qid, question), server)
-                except (BlockingIOError, InterruptedError):
-                    pass
-        except BaseException:
-            self._forget(batch)
-            raise
-        batch.timer = self.loop.call_later(timeout, self._expire, batch)
-        return batch
-
-    def _forget(self, batch: _Batch) -> None:
-        for qid in batch.qids:
-            entry = self.pending.get(qid)
-            if entry is not None and entry[1] is batch:
-                del self.pending[qid]
-
-    def _expire(self, batch: _Batch) -> None:
-        self._forget(batch)
-        if not batch.future.done():
-            batch.future.set_result(None)
-
-    def close(self) -> None:
-        """Close the socket; every outstanding batch gets a ConnectionError."""
-        sock, self.sock = self.sock, None
-        if sock is None:
-            return
-        self.loop.remove_reader(sock.fileno())
-        sock.close()
-        for _, batch, _ in list(self.pending.values()):
-            if batch.timer is not None:
-                batch.timer.cancel()
-            if not batch.future.done():
-                batch.future.set_exception(ConnectionError("socket closed"))
-        self.pending.clear()
 
 
 class _Limiter:
@@ -688,7 +502,7 @@ class AsyncClient(BaseClient):
 
     def _setup(self) -> None:
         self._limiter = _Limiter(self.config.concurrency)
-        self._channels: dict[Server, _Channel] = {}
+        self._channels: dict[Server, Channel] = {}
         self.resolver: dns.asyncresolver.Resolver | None = None
         if self.config.servers is None:
             self.resolver = dns.asyncresolver.Resolver()
@@ -705,9 +519,18 @@ class AsyncClient(BaseClient):
         lookup = self.plan.start(facts)
         return lookup.result(await self.answers(lookup.queries))
 
-    async def check_message(self, data: bytes, **facts: Any) -> Result:
-        """Extract the facts of an RFC 5322 message (``facts`` override them), then check."""
-        return await self.check(self._facts(data, facts))
+    async def check_message(self, data: bytes, *, verify: bool = False,
+                            dns_server: Server | None = None, **facts: Any) -> Result:
+        """Extract the facts of an RFC 5322 message (``facts`` override them), then check.
+
+        ``verify``: check the DKIM signatures and SPF first, as :meth:`Client.check_message`
+        does; dkimpy and pyspf block, so the check runs in a worker thread and the event
+        loop goes on serving other checks meanwhile.
+        """
+        found = self._facts(data, facts)
+        if verify:
+            found = await asyncio.to_thread(self._verified, data, found, facts, dns_server)
+        return await self.check(found)
 
     async def lookup(
         self, selector: str, value: str, *, component: str | None = None
@@ -804,12 +627,12 @@ class AsyncClient(BaseClient):
         self._store(answer)
         return answer
 
-    def _channel(self, server: Server) -> _Channel:
+    def _channel(self, server: Server) -> Channel:
         """The open socket to ``server``, opened on first use (raises OSError)."""
         channel = self._channels.get(server)
         if channel is not None and channel.open:
             return channel
-        channel = _Channel(server, asyncio.get_running_loop())
+        channel = self.transport.channel(server, asyncio.get_running_loop())
         self._channels[server] = channel
         return channel
 
@@ -844,11 +667,9 @@ class AsyncClient(BaseClient):
 
     async def _tcp(self, query: Query, server: Server) -> Answer:
         """The answer over TCP, after a truncated UDP reply (RFC 7766)."""
-        host, port = server
         try:
-            response = await dns.asyncquery.tcp(
-                _message(query), host, timeout=self.config.timeout, port=port
-            )
+            response = await self.transport.tcp_async(_message(query), server,
+                                                      self.config.timeout)
         except _TCP_ERRORS as exc:
             return _tcp_failure(query, server, exc)
         return _message_answer(query, response)

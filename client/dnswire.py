@@ -23,6 +23,8 @@ import dns.rdatatype
 import dns.rdtypes.ANY.SOA
 import dns.rdtypes.ANY.TXT
 
+from client.errors import ClientError
+
 _HEADER = struct.Struct("!HHHHHH")
 _RR = struct.Struct("!HHIH")
 _U32 = struct.Struct("!I")
@@ -198,7 +200,7 @@ def reply_from_message(message: dns.message.Message) -> Reply:
     )
 
 
-class ReplyError(ValueError):
+class ReplyError(ClientError, ValueError):
     """The response cannot be parsed at all."""
 
 

@@ -2,30 +2,32 @@
 
 :func:`facts_from_message` parses an RFC 5322 message with the standard library and
 returns :class:`Facts`; any fact the caller already knows (``ip=``, ``helo=``,
-``dkim=``...) is passed as a keyword and wins over the message.  Nothing here does I/O.
+``dkim=``...) is passed as a keyword and wins over the message.  Nothing here does I/O:
+checking signatures and SPF needs DNS and is a step of its own (below).
 
 **The sending IP** is the ``from`` address of the first Received header, from the top,
-whose address is not trusted: the ones in ``trusted`` (addresses or networks) and, while
-``trust_private`` is true (the default), loopback, RFC 1918, RFC 6598 (CGNAT),
+whose address is not trusted: the ones in ``trusted`` (addresses or networks) and,
+while ``trust_private`` is true (the default), loopback, RFC 1918, RFC 6598 (CGNAT),
 link-local and IPv6 unique-local addresses, since no Internet sender has one and no
 public list can score one.  Headers without an address (local submission, ``by``-only
 lines) are skipped.  When every hop is trusted the message has no outside sender and
 ``ip`` is None.  HELO and reverse-DNS name come from the same header
-(:func:`parse_received` reads the Postfix, Sendmail, Exim, Microsoft, qmail and Courier
-forms).  Rspamd itself takes the top Received header unless its MTA passes the IP;
-trusting our own relays is what lets a scanner behind them find the real sender.
+(:func:`client.received.parse_received` reads the Postfix, Sendmail, Exim, Microsoft,
+qmail and Courier forms).  Rspamd itself takes the top Received header unless its MTA
+passes the IP; trusting our own relays is what lets a scanner behind them find the real
+sender.
 
-**DKIM, SPF and the authenticated user** come from ``Authentication-Results`` (RFC 8601;
-several headers, comments, quoted values): ``dkim=`` results with ``header.d`` (or the
-domain of ``header.i``), the first ``spf=`` result with the domain of ``smtp.mailfrom``
-(or ``smtp.helo``), ``auth=pass`` with ``smtp.auth``.  Anyone can write these headers,
-so pass ``authserv_id`` (yours, as your MTA writes it) to read only the ones your own
-border added; without it every header counts.  ``ARC-Authentication-Results`` is not
-read.  With ``verify=True`` the signatures and SPF are checked here instead
-(:mod:`client.verify`, with dkimpy and pyspf when installed): verified results replace
-the Authentication-Results ones (verified SPF also gives ``spf_record``, the text the
-spf selector hashes), and facts passed as keywords win over both.  A missing package
-logs one warning and leaves the Authentication-Results facts in place.
+**DKIM, SPF and the authenticated user** come from ``Authentication-Results`` (RFC
+8601; several headers, comments, quoted values: :mod:`client.authresults`): ``dkim=``
+results with ``header.d`` (or the domain of ``header.i``), the first ``spf=`` result
+with the domain of ``smtp.mailfrom`` (or ``smtp.helo``), ``auth=pass`` with
+``smtp.auth``.  Anyone can write these headers, so pass ``authserv_id`` (yours, as your
+MTA writes it) to read only the ones your own border added; without it every header
+counts.  ``ARC-Authentication-Results`` is not read.  Checking the signatures and SPF
+instead needs DNS, so it is a step of its own (:func:`client.verify.verify_message`,
+which the faces take with ``verify=True``): verified results replace the
+Authentication-Results ones (verified SPF also gives ``spf_record``, the text the spf
+selector hashes), and facts passed as keywords win over both.
 
 **Addresses**: ``Return-Path`` gives ``from_smtp`` (``""`` for the null sender ``<>``),
 ``From`` gives ``from_mime``, ``To`` and ``Cc`` give ``rcpts`` unless the caller passes
@@ -45,33 +47,24 @@ import email.errors
 import email.header
 import email.policy
 import email.utils
-import functools
 import ipaddress
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC
 from email.message import Message
 from email.parser import BytesParser
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
+from client.authresults import parse_authentication_results
+from client.errors import ClientError
+from client.mailheaders import header_text, mailbox
+from client.received import Received, parse_ip, parse_received
 from client.urls import Url, UrlSet
 
-__all__ = [
-    "AuthResult",
-    "DkimResult",
-    "Facts",
-    "MessageError",
-    "Received",
-    "Url",
-    "facts_from_message",
-    "parse_authentication_results",
-    "parse_received",
-]
+__all__ = ["DkimResult", "Facts", "MessageError", "Url", "facts_from_message"]
 
 
-class MessageError(ValueError):
+class MessageError(ClientError, ValueError):
     """The input is not an RFC 5322 message."""
 
 
@@ -81,34 +74,6 @@ class DkimResult:
 
     domain: str
     result: str  # pass | fail | neutral | none | permerror | temperror | policy | ...
-
-
-@dataclass(frozen=True)
-class Received:
-    """One parsed Received header, with Rspamd's field names.
-
-    ``from_hostname`` is the name the client announced (HELO/EHLO), ``real_hostname``
-    its reverse-DNS name as the receiving MTA recorded it, ``real_ip`` its address.
-    """
-
-    raw: str
-    from_hostname: str | None = None
-    real_hostname: str | None = None
-    real_ip: str | None = None
-    by_hostname: str | None = None
-    proto: str | None = None  # the "with" word, lowercased: smtp, esmtps, esmtpsa, lmtp...
-    for_addr: str | None = None
-    timestamp: float | None = None  # the date after ";", unix seconds
-
-    @property
-    def from_ip(self) -> str | None:
-        """Rspamd's other name for ``real_ip``."""
-        return self.real_ip
-
-    @property
-    def helo(self) -> str | None:
-        """The announced name, as the ``helo`` fact calls it."""
-        return self.from_hostname
 
 
 def _no_headers() -> Mapping[str, tuple[str, ...]]:
@@ -141,34 +106,12 @@ class Facts:
 
 # -- header text ---------------------------------------------------------------------
 
-_FOLD = re.compile(r"\r?\n(?=[ \t])")
-
-
-def _header_text(value: Any) -> str:
-    """A raw header value as text: 8-bit bytes read as UTF-8, folding removed."""
-    text = str(value)
-    try:
-        text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:
-        pass  # already real text (the parser only leaves surrogates for 8-bit bytes)
-    return _FOLD.sub("", text).strip()
-
-
 def _decoded(raw: str) -> str:
     """RFC 2047 encoded words decoded; the raw text when they are too broken to decode."""
     try:
         return str(email.header.make_header(email.header.decode_header(raw)))
     except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
         return raw
-
-
-def _address(addr: str) -> str | None:
-    """``local@domain`` with the domain lowercased; None for what is not an address."""
-    addr = addr.strip().strip("<>").strip()
-    local, at, domain = addr.rpartition("@")
-    if not at or not local or not domain or any(c.isspace() for c in addr):
-        return None
-    return f"{local}@{domain.lower().rstrip('.')}"
 
 
 def _addresses(values: Iterable[str]) -> list[str]:
@@ -179,7 +122,7 @@ def _addresses(values: Iterable[str]) -> list[str]:
         except (ValueError, IndexError, TypeError):
             continue
         for _, addr in pairs:
-            normal = _address(addr)
+            normal = mailbox(addr)
             if normal is not None and normal not in found:
                 found.append(normal)
     return found
@@ -193,12 +136,11 @@ def _return_path(value: str) -> str | None:
             return ""
         # A source route (<@relay:user@domain>) ends at its colon.
         text = inner.rpartition(":")[2] if inner.startswith("@") else inner
-    return _address(text)
+    return mailbox(text)
 
 
-# -- IP addresses --------------------------------------------------------------------
+# -- the sending hop -----------------------------------------------------------------
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Addresses no Internet sender has: trusted by default (trust_private).  Documentation
@@ -213,28 +155,6 @@ PRIVATE_NETWORKS: tuple[IPNetwork, ...] = tuple(
 )  # fmt: skip
 
 
-_IP_TEXT = re.compile(r"[0-9A-Fa-f:.]+")  # what an address can be made of, to skip words
-
-
-@functools.lru_cache(maxsize=1024)
-def _ip(text: str) -> IPAddress | None:
-    """An address in a Received header: zone dropped, IPv4-mapped IPv6 as IPv4.
-
-    Kept: every hop's address is read twice (the header, then the trusted-relay walk),
-    and a relay's own addresses recur in every message it passes on.
-    """
-    text = text.partition("%")[0]
-    if not _IP_TEXT.fullmatch(text):
-        return None
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
 def _networks(trusted: Sequence[str]) -> list[IPNetwork]:
     if isinstance(trusted, str):
         trusted = [trusted]
@@ -247,158 +167,12 @@ def _networks(trusted: Sequence[str]) -> list[IPNetwork]:
     return networks
 
 
-# -- Received ------------------------------------------------------------------------
-
-_KEYWORDS = frozenset({"from", "by", "via", "with", "id", "for"})
-_BRACKET_IP = re.compile(r"\[(?:ipv6:)?([0-9a-f:.]+(?:%[\w.-]+)?)\](:\d+)?", re.IGNORECASE)
-_EXIM_HELO = re.compile(r"\bhelo=([^\s()]+)", re.IGNORECASE)
-_QMAIL_HELO = re.compile(r"\bHELO\s+([^\s()]+)")
-_EXIM_MARK = re.compile(r"\]:\d+|\bport=\d+|\bhelo=", re.IGNORECASE)  # Exim's comment style
-_HOSTNAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?")
-
-
-_WORD = re.compile(r"[^\s();]+")
-_SKIP = re.compile(r"[\s)]+")  # a stray ")" closes nothing
-_COMMENT_MARK = re.compile(r"[()\\]")
-
-
-def _received_tokens(text: str) -> tuple[list[tuple[str, str]], str]:
-    """Words and comments (``("w", ...)``/``("c", ...)``) up to the date, and the date."""
-    tokens: list[tuple[str, str]] = []
-    i, n = 0, len(text)
-    while i < n:
-        char = text[i]
-        if char.isspace() or char == ")":
-            i = _SKIP.match(text, i).end()  # type: ignore[union-attr]
-        elif char == "(":
-            depth, j = 1, i + 1
-            while depth:
-                mark = _COMMENT_MARK.search(text, j)
-                if mark is None:
-                    j = n
-                    break
-                j = mark.end()
-                if mark[0] == "\\":
-                    j += 1  # the escaped character, whatever it is
-                elif mark[0] == "(":
-                    depth += 1
-                else:
-                    depth -= 1
-            tokens.append(("c", text[i + 1:j - 1 if depth == 0 else j].strip()))
-            i = j
-        elif char == ";":
-            return tokens, text[i + 1:].strip()
-        else:
-            word = _WORD.match(text, i)
-            assert word is not None  # char is none of the characters it stops at
-            tokens.append(("w", word[0]))
-            i = word.end()
-    return tokens, ""
-
-
-def _is_hostname(word: str | None) -> bool:
-    return (
-        word is not None
-        and word.lower() != "unknown"
-        and _HOSTNAME.fullmatch(word) is not None
-        and _ip(word) is None
-    )
-
-
-def _comment_ip(comment: str) -> tuple[IPAddress | None, str | None, bool]:
-    """The client address in a from-clause comment, the word before it, and whether
-    the comment starts with the address (Exim's and Sendmail's ``([ip])`` form)."""
-    match = _BRACKET_IP.search(comment)
-    if match is not None:
-        address = _ip(match[1])
-        if address is not None:
-            before = comment[:match.start()].split()
-            return address, (before[-1] if before else None), not before
-    for word in comment.replace(",", " ").split():
-        # Microsoft "(10.1.2.3)", qmail "(1.2.3.4)" and "(user@1.2.3.4)".
-        address = _ip(word.rpartition("@")[2])
-        if address is not None:
-            return address, None, False
-    return None, None, False
-
-
-def parse_received(value: str) -> Received:
-    """One Received header value read into its fields; unknown parts stay None.
-
-    Forms read: ``from HELO (RDNS [IP])`` (Postfix, Sendmail, Courier, Microsoft;
-    ``unknown`` for no rDNS, ``[IPv6:...]``), ``from RDNS ([IP]:PORT helo=HELO)`` and
-    ``from [IP] (port=N helo=HELO)`` (Exim), ``from HELO (IP)`` (Microsoft),
-    ``from RDNS (HELO name) (IP)`` (qmail), plus ``by``, ``with``, ``for`` and the date.
-    """
-    raw = _header_text(value)
-    tokens, date = _received_tokens(raw)
-    clauses: dict[str, tuple[list[str], list[str]]] = {}
-    current: tuple[list[str], list[str]] | None = None
-    for kind, text in tokens:
-        if kind == "w" and text.lower() in _KEYWORDS and text.lower() not in clauses:
-            current = clauses[text.lower()] = ([], [])
-        elif current is not None:
-            (current[0] if kind == "w" else current[1]).append(text)
-
-    timestamp = None
-    if date:
-        try:
-            when = email.utils.parsedate_to_datetime(date)
-            # "-0000" (no zone known) parses naive: read it as UTC, not as local time.
-            timestamp = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
-        except (ValueError, TypeError, IndexError, OverflowError):
-            timestamp = None
-    words, _ = clauses.get("by", ([], []))
-    by_hostname = words[0] if words else None
-    words, _ = clauses.get("with", ([], []))
-    proto = words[0].lower() if words else None
-    words, _ = clauses.get("for", ([], []))
-    for_addr = _address(words[0]) if words else None
-
-    words, comments = clauses.get("from", ([], []))
-    name = words[0] if words else None
-    address: IPAddress | None = None
-    rdns: str | None = None
-    leading = False
-    explicit_helo: str | None = None
-    for comment in comments:
-        helo_match = _EXIM_HELO.search(comment) or _QMAIL_HELO.search(comment)
-        if helo_match is not None and explicit_helo is None:
-            explicit_helo = helo_match[1]
-        if address is None:
-            address, before, leading = _comment_ip(comment)
-            if _is_hostname(before):
-                rdns = before
-    exim = any(_EXIM_MARK.search(c) for c in comments)
-    if address is None:
-        # Exim without rDNS, or an address literal in place of a name: "from [IP]".
-        for word in words:
-            match = _BRACKET_IP.fullmatch(word)
-            if match is not None:
-                address = _ip(match[1])
-                break
-    helo = explicit_helo or name
-    if rdns is None and _is_hostname(name) and (explicit_helo is not None or (leading and exim)):
-        # Exim and qmail name the verified host first; the HELO goes in the comment.
-        rdns = name
-    return Received(
-        raw=raw,
-        from_hostname=helo,
-        real_hostname=rdns,
-        real_ip=None if address is None else str(address),
-        by_hostname=by_hostname,
-        proto=proto,
-        for_addr=for_addr,
-        timestamp=timestamp,
-    )
-
-
 def _sender_hop(
     received: Sequence[Received], networks: Sequence[IPNetwork], trust_private: bool
 ) -> Received | None:
     """The first hop from the top whose client address is not trusted."""
     for hop in received:
-        address = None if hop.real_ip is None else _ip(hop.real_ip)
+        address = None if hop.real_ip is None else parse_ip(hop.real_ip)
         if address is None:
             continue
         if any(address in net for net in networks if net.version == address.version):
@@ -412,101 +186,6 @@ def _sender_hop(
 
 
 # -- Authentication-Results ----------------------------------------------------------
-
-
-class AuthResult(NamedTuple):
-    """One ``method=result`` of an Authentication-Results header with its properties."""
-
-    method: str  # lowercased, version dropped: dkim, spf, dmarc, auth, arc, ...
-    result: str  # lowercased
-    properties: Mapping[str, str]  # "header.d" -> "example.com", "reason" -> "...", ...
-
-
-_PAIR = re.compile(r'([A-Za-z0-9_.\-/]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s";=]+)')
-
-
-def _without_comments(text: str) -> str:
-    """``text`` with RFC 5322 comments removed, quoted strings left alone."""
-    out: list[str] = []
-    depth = 0
-    quoted = False
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char == "\\" and (quoted or depth):
-            if not depth:
-                out.append(text[i:i + 2])
-            i += 2
-            continue
-        if quoted:
-            quoted = char != '"'
-            out.append(char)
-        elif char == "(":
-            depth += 1
-        elif char == ")" and depth:
-            depth -= 1
-            if not depth:
-                out.append(" ")
-        elif not depth:
-            quoted = char == '"'
-            out.append(char)
-        i += 1
-    return "".join(out)
-
-
-def _split_semicolons(text: str) -> list[str]:
-    parts: list[str] = []
-    start, quoted, i = 0, False, 0
-    while i < len(text):
-        char = text[i]
-        if char == "\\" and quoted:
-            i += 2
-            continue
-        if char == '"':
-            quoted = not quoted
-        elif char == ";" and not quoted:
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
-    parts.append(text[start:])
-    return parts
-
-
-_QUOTED_PAIR = re.compile(r"\\(.)")
-
-
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return _QUOTED_PAIR.sub(r"\1", value[1:-1])
-    return value
-
-
-def parse_authentication_results(value: str) -> tuple[str | None, list[AuthResult]]:
-    """The authserv-id of one Authentication-Results header (RFC 8601) and its results.
-
-    The authserv-id is None when the header has none (a producer that starts with a
-    result); ``none`` gives no results.
-    """
-    chunks = _split_semicolons(_without_comments(_header_text(value)))
-    head = chunks[0].strip()
-    authserv_id: str | None = None
-    first_word = head.split()[0] if head else ""
-    if "=" in first_word:
-        chunks.insert(1, head)  # no authserv-id: the first chunk is already a result
-    elif first_word:
-        authserv_id = _unquote(first_word).lower()
-    results: list[AuthResult] = []
-    for chunk in chunks[1:]:
-        pairs = _PAIR.findall(chunk)
-        if not pairs:
-            continue
-        (method, result), *props = pairs
-        properties = {key.lower(): _unquote(val) for key, val in props}
-        results.append(
-            AuthResult(method.partition("/")[0].lower(), _unquote(result).lower(),
-                       MappingProxyType(properties))
-        )
-    return authserv_id, results
 
 
 def _domain_of(value: str | None) -> str | None:
@@ -624,8 +303,6 @@ def facts_from_message(
     trusted: Sequence[str] = (),
     trust_private: bool = True,
     authserv_id: str | Sequence[str] | None = None,
-    verify: bool = False,
-    dns_server: tuple[str, int] | None = None,
     **given: Any,
 ) -> Facts:
     """The facts of a message, with ``given`` facts overriding what the message says.
@@ -634,9 +311,7 @@ def facts_from_message(
     own relays; the sending IP is the first Received hop not in them (nor, with
     ``trust_private``, in a private range).  ``authserv_id``: the authserv-id(s) of
     the Authentication-Results headers to believe (all when None).  ``given``: any
-    field of :class:`Facts`; an unknown name raises TypeError.  ``verify``: check the
-    DKIM signatures and SPF (:mod:`client.verify`; DNS at ``dns_server``, a (host,
-    port) pair, or the system resolver) and prefer those results.  Raises
+    field of :class:`Facts`; an unknown name raises TypeError.  Raises
     :class:`MessageError` when ``data`` is not a message.
     """
     unknown = set(given) - _FIELDS
@@ -647,7 +322,7 @@ def facts_from_message(
 
     headers: dict[str, list[str]] = {}
     for name, value in message.raw_items():
-        headers.setdefault(name.lower(), []).append(_header_text(value))
+        headers.setdefault(name.lower(), []).append(header_text(value))
 
     def first(name: str) -> str | None:
         values = headers.get(name)
@@ -699,26 +374,5 @@ def facts_from_message(
         elif key == "headers" and fact is not None:
             fact = MappingProxyType({k.lower(): tuple(v) for k, v in fact.items()})
         facts[key] = fact
-    if verify:
-        _verified(facts, bytes(data), headers.get("dkim-signature", []), given, dns_server)
     return Facts(**facts)
 
-
-def _verified(facts: dict[str, Any], raw: bytes, signatures: Sequence[str],
-              given: Mapping[str, Any], dns_server: tuple[str, int] | None) -> None:
-    """Replace the DKIM and SPF facts by verified ones, unless the caller gave them."""
-    from client import verify  # imports this module: loaded only when asked for
-
-    if "dkim" not in given:
-        dkim = verify.verify_dkim(raw, signatures, dns_server=dns_server)
-        if dkim is not None:
-            facts["dkim"] = dkim
-    if "spf_result" not in given:
-        spf = verify.verify_spf(facts["ip"], facts["from_smtp"], facts["helo"],
-                                dns_server=dns_server)
-        if spf is not None:
-            facts["spf_result"] = spf.result
-            if "spf_domain" not in given:
-                facts["spf_domain"] = spf.domain
-            if "spf_record" not in given:
-                facts["spf_record"] = spf.record

@@ -96,17 +96,17 @@ import yaml
 
 from client.asn import AsnZoneError, AsnZones
 from client.client import Client, ClientConfig, parse_server
+from client.errors import ClientError
 from client.facts import MessageError
-from client.plan import (
+from client.plan import owner_name
+from client.result import Result, SelectorResult
+from client.selectorconfig import (
     KIND_ALIASES,
     KINDS,
     URL_WEIGHTS,
     PlanError,
-    Result,
     SelectorConfig,
-    SelectorResult,
     ZoneRef,
-    owner_name,
 )
 from listformat.hashing import HashScheme
 from listformat.names import OwnerNameError, OwnerScheme, owner_names, parse_network
@@ -129,7 +129,7 @@ _SELECTOR_KEYS = frozenset(
 _SCHEME_KEYS = frozenset({"scheme", "alg", "encoding", "length"})
 
 
-class UsageError(Exception):
+class UsageError(ClientError):
     """The command line, the configuration or the input cannot be used."""
 
 
@@ -671,7 +671,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if mode == "name":
             return run_name(_name_parser().parse_args(rest))
         return run_lookup(_lookup_parser().parse_args(rest))
-    except (UsageError, PlanError, ValueError) as exc:
+    except (ClientError, ValueError) as exc:  # ValueError: the list formats' own errors
         print(f"repq: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

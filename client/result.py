@@ -5,13 +5,11 @@ their presentation (:meth:`SelectorResult.explain`, :meth:`Result.to_json`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from client.answers import FAILURES, Answer, Query
+from client.selectorconfig import SelectorConfig
 from client.selectors import Token
-
-if TYPE_CHECKING:
-    from client.plan import SelectorConfig
 
 
 @dataclass(frozen=True)

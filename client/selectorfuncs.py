@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
-from client.facts import Facts, Received, Url
+from client.facts import Facts, Url
+from client.received import Received
 from client.tld import etld1
 from listformat.hashing import digest as _digest
 from listformat.hashing import encode as _encode

@@ -49,6 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from client.errors import ClientError
 from client.facts import Facts
 from client.selectorfuncs import (
     EXTRACTORS,
@@ -85,7 +86,7 @@ __all__ = [
 # --------------------------------------------------------------------------- errors
 
 
-class SelectorError(ValueError):
+class SelectorError(ClientError, ValueError):
     """The expression cannot be used; ``position`` is the offending character's index."""
 
     def __init__(self, message: str, position: int, expression: str = "") -> None:

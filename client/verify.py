@@ -1,9 +1,14 @@
 """Optional DKIM and SPF verification of a message, with dkimpy and pyspf when installed.
 
-:func:`client.facts.facts_from_message` calls this module when passed ``verify=True``;
-verified results then replace the ones read from ``Authentication-Results`` (facts the
-caller passes as keywords still win over both).  Neither package is a dependency of
-repzone: install them with the ``verify`` extra (``pip install 'repzone[verify]'``).
+Verification is the one step between a message and its facts that does DNS I/O, so it
+is not part of :func:`client.facts.facts_from_message` (which reads the message only)
+but a step of its own that the faces take: ``Client.check_message(data, verify=True)``
+calls :func:`verify_message` where it does its other I/O, and ``AsyncClient`` runs it
+in a worker thread, since dkimpy and pyspf block, so that its event loop never waits
+on a key or record lookup.  Verified results replace the ones read from
+``Authentication-Results`` (facts the caller passes as keywords still win over both).
+Neither package is a dependency of repzone: install them with the ``verify`` extra
+(``pip install 'repzone[verify]'``).
 When a package is missing, one warning is logged (once per process) and the caller
 keeps the ``Authentication-Results`` facts: no exception is raised.
 
@@ -28,20 +33,23 @@ REFUSED) gives ``temperror`` and no record.  Nothing is checked without a sendin
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 import dns.exception
 import dns.resolver
 
-from client.facts import DkimResult
+from client.facts import DkimResult, Facts
 
-__all__ = ["SpfVerdict", "spf_resolver", "txt_lookup", "verify_dkim", "verify_spf"]
+__all__ = [
+    "SpfVerdict", "spf_resolver", "txt_lookup", "verify_dkim", "verify_message", "verify_spf",
+]
 
 log = logging.getLogger(__name__)
 
@@ -258,3 +266,30 @@ def verify_spf(ip: str | None, from_smtp: str | None, helo: str | None, *,
     records = [t for t in spf_dns.txt.get(domain, ()) if _SPF_VERSION.match(t)]
     record = records[0].decode("ascii", "replace") if len(records) == 1 else None
     return SpfVerdict(str(result).lower(), domain, record)
+
+
+def verify_message(raw: bytes, facts: Facts, *, given: Collection[str] = (),
+                   dns_server: DnsServer | None = None) -> Facts:
+    """``facts`` (those of ``raw``) with their DKIM and SPF facts replaced by verified ones.
+
+    ``given``: the names of the facts the caller passed (they win: ``dkim`` given skips
+    the DKIM check, ``spf_result`` given the SPF one, ``spf_domain``/``spf_record`` given
+    are kept).  The signatures checked are the facts' ``DKIM-Signature`` headers, in
+    message order.  A check that cannot run (package missing, no sending IP) leaves its
+    facts as they are.  Blocks on DNS (``dns_server`` or the system resolver).
+    """
+    changes: dict[str, Any] = {}
+    if "dkim" not in given:
+        signatures = facts.headers.get("dkim-signature", ())
+        dkim = verify_dkim(raw, signatures, dns_server=dns_server)
+        if dkim is not None:
+            changes["dkim"] = dkim
+    if "spf_result" not in given:
+        spf = verify_spf(facts.ip, facts.from_smtp, facts.helo, dns_server=dns_server)
+        if spf is not None:
+            changes["spf_result"] = spf.result
+            if "spf_domain" not in given:
+                changes["spf_domain"] = spf.domain
+            if "spf_record" not in given:
+                changes["spf_record"] = spf.record
+    return dataclasses.replace(facts, **changes) if changes else facts

@@ -11,15 +11,14 @@ from pathlib import Path
 from listformat import names
 from publisher.check import add_check_parser
 from publisher.describe import plan_text
+from publisher.errors import PublisherError
 from publisher.export import add_export_parser, find_zone
 from publisher.learn import add_learn_parser
 from publisher.plan import PlanRefused
-from publisher.processors import MapError
 from publisher.progress import Progress
 from publisher.rbldnsd import add_import_rbldnsd_arguments
-from publisher.records import RecordError, Written, load_entries, write_entries
+from publisher.records import Written, load_entries, write_entries
 from publisher.settings import source_settings
-from publisher.source import SourceError
 from publisher.sync import Runner, ZoneSync
 from zoned.config import ConfigError, ZoneConfig, load_zones
 from zoned.store import StoreError
@@ -165,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except (ConfigError, RecordError, StoreError, OSError, names.OwnerNameError, MapError,
-            SourceError) as exc:
+    except (PublisherError, ConfigError, StoreError, OSError, names.OwnerNameError) as exc:
         print(f"zonepub: {exc}", file=sys.stderr)
         return 1
 

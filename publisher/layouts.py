@@ -37,6 +37,7 @@ from listformat.scoring import (
     counters_score,
     rspamd_score,
 )
+from publisher.errors import PublisherError
 from zoned.sourceconf import BUCKET_NAME as BUCKET_NAME
 from zoned.sourceconf import BUCKETS_PREFIX as BUCKETS_PREFIX
 from zoned.sourceconf import DEFAULT_BUCKETS as DEFAULT_BUCKETS
@@ -51,7 +52,7 @@ _COUNT_SUFFIX = {"s": "spam", "h": "ham", "j": "junk"}
 _TXT_KEY = re.compile(r"[a-z][a-z0-9_.-]*")
 
 
-class LayoutError(ValueError):
+class LayoutError(PublisherError, ValueError):
     """A Redis hash does not hold a record of its layout; ``field`` names the culprit."""
 
     def __init__(self, field: str, message: str) -> None:

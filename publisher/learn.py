@@ -34,6 +34,7 @@ from typing import IO, Any, Final
 import redis
 
 from listformat import tokens
+from publisher.errors import PublisherError
 from publisher.layouts import (
     BUCKETS_PREFIX,
     DEFAULT_BUCKETS,
@@ -52,7 +53,7 @@ _FIELD: Final = {"spam": "s", "ham": "h", "junk": "j"}
 _CSV_HEADER: Final = ["kind", "value", "verdict"]
 
 
-class LearnError(ValueError):
+class LearnError(PublisherError, ValueError):
     """Verdicts or settings that ``learn`` cannot use; the message lists every problem."""
 
 

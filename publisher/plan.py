@@ -18,13 +18,14 @@ import itertools
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 
+from publisher.errors import PublisherError
 from zoned.sourceconf import DEFAULT_MAX_DELETE_MIN, DEFAULT_MAX_DELETE_SHARE
 from zoned.store import ZoneStore
 
 SAMPLE = 5
 
 
-class PlanRefused(Exception):
+class PlanRefused(PublisherError):
     """The plan would delete more of the zone than the safety limit allows."""
 
 

@@ -13,12 +13,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from listformat import names
+from publisher.errors import PublisherError
 from zoned.config import NetworkTooWide, WidestPrefix, ZoneConfig
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class MapError(ValueError):
+class MapError(PublisherError, ValueError):
     """An exclusion map cannot be read; the message names the file and line."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from listformat import names
 from listformat.codes import CodeError, validate_code
 from listformat.txt import TxtError
+from publisher.errors import PublisherError
 from publisher.plan import (
     DeleteGuard,
     Plan,
@@ -35,7 +36,7 @@ from zoned.wire import name_labels
 Fields = Mapping[str, int | float | str]
 
 
-class RecordError(ValueError):
+class RecordError(PublisherError, ValueError):
     """A record cannot be published; the message names the file and line."""
 
 

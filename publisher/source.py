@@ -20,6 +20,7 @@ import redis
 import redis.cluster
 import redis.exceptions
 
+from publisher.errors import PublisherError
 from zoned.sourceconf import redact
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ _LIST: frozenset[type] = frozenset({list})
 _INT: frozenset[type] = frozenset({int})
 
 
-class SourceError(Exception):
+class SourceError(PublisherError):
     """Redis is unreachable or answered with an error we cannot work around."""
 
 

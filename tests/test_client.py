@@ -1,4 +1,6 @@
-"""Client and AsyncClient end to end against a real zoned on loopback (no DNS mocks)."""
+"""Client and AsyncClient against zoned's own answering code: most in memory (the
+faces' MemoryTransport handing each query to zoned's sans-IO Responder over the same
+stores), a few end to end against a real zoned on loopback (no DNS mocks either way)."""
 
 from __future__ import annotations
 
@@ -10,23 +12,30 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dns.message
 import pytest
 
+from client.answers import Answer, Query
 from client.cache import TTLCache
 from client.client import AsyncClient, Client, _Limiter
 from client.facts import DkimResult, Facts, Url
-from client.plan import Answer, Query, Result, SelectorConfig, SelectorResult, ZoneRef
+from client.result import Result, SelectorResult
+from client.selectorconfig import SelectorConfig, ZoneRef
 from client.selectors import Token, spf_token
+from client.transport import MemoryTransport, Respond, Server
 from listformat.hashing import HashScheme
 from listformat.names import OwnerScheme, reverse_ip
 from tests.conftest import copy_zones, free_port, publish, publish_samples
 from tests.zoned_process import Zoned, start_zoned
 from zoned import keys
 from zoned.config import load_zone_file
+from zoned.core import Responder
 from zoned.packed import Record, pack, txt_rdata
+from zoned.service import build_authority
 from zoned.store import ZoneStore
+from zoned.zone import ReaderPool
 
-pytestmark = pytest.mark.e2e
+e2e = pytest.mark.e2e
 
 IP_SCHEME = OwnerScheme("ip")
 NAME = OwnerScheme("name")
@@ -96,11 +105,26 @@ def filled_zones(base: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def zoned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zoned]:
-    base = tmp_path_factory.mktemp("client")
-    server = start_zoned(filled_zones(base), base / "zoned.log")
+def client_zones(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return filled_zones(tmp_path_factory.mktemp("client"))
+
+
+@pytest.fixture(scope="module")
+def zoned(client_zones: Path) -> Iterator[Zoned]:
+    server = start_zoned(client_zones, client_zones.parent / "zoned.log")
     yield server
     assert server.stop() == 0, server.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def memory(client_zones: Path) -> Respond:
+    """zoned's answering code over the same stores, in this process: no zoned, no socket."""
+    responder = Responder(build_authority(client_zones, ReaderPool()))
+
+    def respond(wire: bytes, server: Server, tcp: bool) -> bytes | None:
+        return responder.respond(wire, tcp, "127.0.0.1")
+
+    return respond
 
 
 def selectors() -> list[SelectorConfig]:
@@ -135,13 +159,24 @@ def server(zoned: Zoned) -> list[tuple[str, int]]:
     return [("127.0.0.1", zoned.port)]
 
 
+# Any address: a MemoryTransport opens no socket.
+MEMORY: list[Server] = [("127.0.0.1", 53)]
+
+
+def local(face: str, config: list[SelectorConfig], respond: Respond, method: str, *args: Any,
+          **options: Any) -> Any:
+    """:func:`run` with the queries handed to ``respond`` in memory, not to the network."""
+    return run(face, config, MEMORY, method, *args, transport=MemoryTransport(respond),
+               **options)
+
+
 # ------------------------------------------------------------------ every selector
 
 
 @pytest.mark.parametrize("face", FACES)
-def test_ip_selector_adds_ip_asn_and_country(zoned: Zoned, face: str) -> None:
+def test_ip_selector_adds_ip_asn_and_country(memory: Respond, face: str) -> None:
     facts = Facts(ip="192.0.2.10", asn="64496", country="XX")
-    result: Result = run(face, selectors(), server(zoned), "check", facts)
+    result: Result = local(face, selectors(), memory, "check", facts)
     ip = result["ip"]
     assert [(c.token.component, c.status) for c in ip.components] == [
         ("ip", "hit"), ("asn", "hit"), ("country", "hit")]
@@ -155,8 +190,8 @@ def test_ip_selector_adds_ip_asn_and_country(zoned: Zoned, face: str) -> None:
 
 
 @pytest.mark.parametrize("face", FACES)
-def test_an_ipv6_sender_is_found_under_its_64(zoned: Zoned, face: str) -> None:
-    result: Result = run(face, selectors(), server(zoned), "check",
+def test_an_ipv6_sender_is_found_under_its_64(memory: Respond, face: str) -> None:
+    result: Result = local(face, selectors(), memory, "check",
                          Facts(ip="2001:db8:1:2:aaaa::5"))
     ip = result["ip"]
     assert ip.tokens[0].value == "2001:db8:1:2::/64"
@@ -165,18 +200,18 @@ def test_an_ipv6_sender_is_found_under_its_64(zoned: Zoned, face: str) -> None:
 
 
 @pytest.mark.parametrize("face", FACES)
-def test_a_hashed_ip_zone_answers_with_counters(zoned: Zoned, face: str) -> None:
+def test_a_hashed_ip_zone_answers_with_counters(memory: Respond, face: str) -> None:
     config = [SelectorConfig("ip", "ip", "hash.example.net", HASHED)]
-    result: SelectorResult = run(face, config, server(zoned), "lookup", "ip", "192.0.2.1")
+    result: SelectorResult = local(face, config, memory, "lookup", "ip", "192.0.2.1")
     assert result.components[0].method == "counters"
     assert result.score == pytest.approx((110 - 4 + 3) / 120)
 
 
 @pytest.mark.parametrize("face", FACES)
-def test_dkim_scores_accepted_signatures_only(zoned: Zoned, face: str) -> None:
+def test_dkim_scores_accepted_signatures_only(memory: Respond, face: str) -> None:
     facts = Facts(dkim=(DkimResult("mail.example.com", "pass"),
                         DkimResult("example.net", "fail")))
-    dkim = run(face, selectors(), server(zoned), "check", facts)["dkim"]
+    dkim = local(face, selectors(), memory, "check", facts)["dkim"]
     assert [(c.token.value, c.status, c.counted) for c in dkim.components] == [
         ("example.com.a", "hit", True), ("example.net.r", "hit", False)]
     assert dkim.score == pytest.approx(rspamd(20))
@@ -184,20 +219,20 @@ def test_dkim_scores_accepted_signatures_only(zoned: Zoned, face: str) -> None:
 
 
 @pytest.mark.parametrize("face", FACES)
-def test_spf_record_hash_is_looked_up_when_spf_passed(zoned: Zoned, face: str) -> None:
+def test_spf_record_hash_is_looked_up_when_spf_passed(memory: Respond, face: str) -> None:
     facts = Facts(spf_result="pass", spf_record=SPF_RECORD)
-    spf = run(face, selectors(), server(zoned), "check", facts)["spf"]
+    spf = local(face, selectors(), memory, "check", facts)["spf"]
     assert spf.queries[0].qname == f"{spf_token(SPF_RECORD)}.spf.example.net"
     assert spf.score == pytest.approx(rspamd(15))
     assert spf.symbol == "SPF_REP_SPAM"
 
 
 @pytest.mark.parametrize("face", FACES)
-def test_url_domains_are_weighted_by_their_share_of_urls(zoned: Zoned, face: str) -> None:
+def test_url_domains_are_weighted_by_their_share_of_urls(memory: Respond, face: str) -> None:
     urls = (Url("a.example.com", "http://a.example.com/1", frozenset()),
             Url("b.example.com", "http://b.example.com/2", frozenset()),
             Url("www.example.org", "https://www.example.org/", frozenset()))
-    url = run(face, selectors(), server(zoned), "check", Facts(urls=urls))["url"]
+    url = local(face, selectors(), memory, "check", Facts(urls=urls))["url"]
     assert [(c.token.value, c.weight) for c in url.components] == [
         ("example.com", 1.0), ("example.org", 0.5)]
     assert url.score == pytest.approx(rspamd(30) + 0.5 * rspamd(0))
@@ -205,13 +240,14 @@ def test_url_domains_are_weighted_by_their_share_of_urls(zoned: Zoned, face: str
 
 
 @pytest.mark.parametrize("face", FACES)
-def test_generic_expression_values_are_looked_up_hashed(zoned: Zoned, face: str) -> None:
-    helo = run(face, selectors(), server(zoned), "check", Facts(helo="mx.example.com"))["helo"]
+def test_generic_expression_values_are_looked_up_hashed(memory: Respond, face: str) -> None:
+    helo = local(face, selectors(), memory, "check", Facts(helo="mx.example.com"))["helo"]
     assert helo.components[0].status == "hit"
     assert helo.score == pytest.approx(rspamd(9))
     assert helo.symbol == "HELO"  # a generic rule's own name, not split (Rspamd's default)
 
 
+@e2e
 @pytest.mark.parametrize("face", FACES)
 def test_check_message_runs_every_selector(zoned: Zoned, face: str) -> None:
     message = (
@@ -233,15 +269,15 @@ def test_check_message_runs_every_selector(zoned: Zoned, face: str) -> None:
 
 
 @pytest.mark.parametrize("face", FACES)
-def test_lookup_takes_one_value(zoned: Zoned, face: str) -> None:
-    result: SelectorResult = run(face, selectors(), server(zoned), "lookup", "ip", "192.0.2.10")
+def test_lookup_takes_one_value(memory: Respond, face: str) -> None:
+    result: SelectorResult = local(face, selectors(), memory, "lookup", "ip", "192.0.2.10")
     assert result.queries[0].qname == "10.2.0.192.bl.example.net"
     assert result.answers[0].text == "v=1;n=120;l=1763769600;v1m=12"
     assert result.score == pytest.approx(rspamd(12))
 
 
-def test_lookup_of_a_component_value(zoned: Zoned) -> None:
-    with Client(selectors(), server(zoned)) as client:
+def test_lookup_of_a_component_value(memory: Respond) -> None:
+    with Client(selectors(), MEMORY, transport=MemoryTransport(memory)) as client:
         asn = client.lookup("ip", "64496", component="asn")
     assert asn.queries[0].qname == "64496.asn.example.net"
     assert asn.score == pytest.approx(0.4 * rspamd(3))
@@ -300,33 +336,40 @@ def test_a_port_where_nothing_listens_times_out(face: str) -> None:
 
 
 @pytest.mark.parametrize("face", FACES)
-def test_the_next_server_is_asked_after_a_timeout(zoned: Zoned, silent: int, face: str) -> None:
-    servers = [("127.0.0.1", silent), ("127.0.0.1", zoned.port)]
-    result: SelectorResult = run(face, selectors(), servers, "lookup", "ip", "192.0.2.10",
-                                 timeout=0.2, retries=1)
+def test_the_next_server_is_asked_after_a_timeout(memory: Respond, face: str) -> None:
+    silent, listening = ("127.0.0.1", 5301), ("127.0.0.1", 5302)
+
+    def respond(wire: bytes, server: Server, tcp: bool) -> bytes | None:
+        return memory(wire, server, tcp) if server == listening else None
+
+    transport = MemoryTransport(respond)
+    result: SelectorResult = run(face, selectors(), [silent, listening], "lookup", "ip",
+                                 "192.0.2.10", timeout=0.2, retries=1, transport=transport)
     assert result.components[0].status == "hit"
+    assert [server for server, _, _ in transport.sent] == [silent, listening]
 
 
 @pytest.mark.parametrize("face", FACES)
-def test_a_zone_the_server_does_not_serve_is_refused(zoned: Zoned, face: str) -> None:
+def test_a_zone_the_server_does_not_serve_is_refused(memory: Respond, face: str) -> None:
     config = [SelectorConfig("ip", "ip", "nowhere.example", IP_SCHEME)]
-    result: SelectorResult = run(face, config, server(zoned), "lookup", "ip", "192.0.2.10")
+    result: SelectorResult = local(face, config, memory, "lookup", "ip", "192.0.2.10")
     assert result.components[0].status == "refused"
     assert result.score == 0.0
     assert "refused" in result.errors[0]
 
 
 @pytest.mark.parametrize("face", FACES)
-def test_malformed_and_newer_txt_records_score_zero_and_say_why(zoned: Zoned, face: str) -> None:
-    bad: SelectorResult = run(face, selectors(), server(zoned), "lookup", "ip", MALFORMED_IP)
+def test_malformed_and_newer_txt_records_score_zero_and_say_why(memory: Respond, face: str) -> None:
+    bad: SelectorResult = local(face, selectors(), memory, "lookup", "ip", MALFORMED_IP)
     assert bad.components[0].status == "malformed"
     assert bad.answers[0].text == "v=1;n=12;broken"
-    newer: SelectorResult = run(face, selectors(), server(zoned), "lookup", "ip", NEWER_IP)
+    newer: SelectorResult = local(face, selectors(), memory, "lookup", "ip", NEWER_IP)
     assert newer.components[0].status == "newer_version"
     assert "version 2" in newer.errors[0]
     assert bad.score == newer.score == 0.0
 
 
+@e2e
 @pytest.mark.parametrize("face", FACES)
 def test_a_truncated_answer_is_fetched_over_tcp(zoned: Zoned, face: str) -> None:
     """bl.example.net's static "huge" TXT (about 1,770 bytes) only fits TCP."""
@@ -337,19 +380,33 @@ def test_a_truncated_answer_is_fetched_over_tcp(zoned: Zoned, face: str) -> None
 
 
 @pytest.mark.parametrize("face", FACES)
+def test_a_truncated_answer_is_asked_again_over_the_transports_tcp(
+    memory: Respond, face: str
+) -> None:
+    """The same in memory: a UDP reply with TC, then the query again over TCP."""
+    query = Query(Token("generic", "generic", "huge", 1.0), "huge.bl.example.net")
+    transport = MemoryTransport(memory)
+    answer: Answer = run(face, selectors(), MEMORY, "answer", query, transport=transport)
+    assert answer.status == "malformed"
+    assert answer.text is not None and answer.text.startswith("huge-")
+    assert [tcp for _, _, tcp in transport.sent] == [False, True]
+
+
+@pytest.mark.parametrize("face", FACES)
 def test_more_queries_than_the_concurrency_limit_are_all_answered_in_order(
-    zoned: Zoned, face: str
+    memory: Respond, face: str
 ) -> None:
     """concurrency=2 and nine names: the rest wait for a free slot, none is lost."""
     addresses = ["192.0.2.10", "192.0.2.200", MALFORMED_IP] * 3
     queries = [Query(Token("ip", "ip", a, 1.0), f"{reverse_ip(a)}.bl.example.net")
                for a in addresses]
-    answers: list[Answer] = run(face, selectors(), server(zoned), "answers", queries,
+    answers: list[Answer] = local(face, selectors(), memory, "answers", queries,
                                 concurrency=2)
     assert [a.query for a in answers] == queries
     assert [a.status for a in answers] == ["hit", "nxdomain", "malformed"] * 3
 
 
+@e2e
 @pytest.mark.parametrize("face", FACES)
 def test_the_system_resolver_path(zoned: Zoned, face: str) -> None:
     """servers=None goes through dnspython's Resolver (pointed at zoned here)."""
@@ -392,14 +449,14 @@ class Clock:
 
 
 @pytest.mark.parametrize("face", FACES)
-def test_the_cache_honours_ttl_and_negative_ttl(zoned: Zoned, face: str) -> None:
+def test_the_cache_honours_ttl_and_negative_ttl(memory: Respond, face: str) -> None:
     """TXT TTL 300; NXDOMAIN min(SOA TTL 3600, MINIMUM 60) = 60 (RFC 2308)."""
     clock = Clock()
     cache: TTLCache[tuple[str, str], Answer] = TTLCache(clock=clock)
     facts = Facts(ip="192.0.2.10", asn="64497")  # the ASN is not listed: NXDOMAIN
 
     def check() -> list[tuple[str, bool, int | None]]:
-        result: Result = run(face, selectors(), server(zoned), "check", facts, cache=cache)
+        result: Result = local(face, selectors(), memory, "check", facts, cache=cache)
         return [(a.status, a.cached, a.ttl) for a in result["ip"].answers]
 
     assert check() == [("hit", False, 300), ("nxdomain", False, 60)]
@@ -414,13 +471,29 @@ def test_the_cache_honours_ttl_and_negative_ttl(zoned: Zoned, face: str) -> None
 
 
 @pytest.mark.parametrize("face", FACES)
-def test_failures_are_not_cached(silent: int, face: str) -> None:
+def test_a_reply_to_another_question_is_ignored(memory: Respond, face: str) -> None:
+    """RFC 5452 section 9.1: a reply under the query's ID but to another question is not
+    the reply; nothing else comes, and the query times out."""
+
+    def forged(wire: bytes, server: Server, tcp: bool) -> bytes | None:
+        other = dns.message.make_query("10.2.0.192.bl.example.org.", "TXT")
+        other.id = dns.message.from_wire(wire).id
+        return memory(other.to_wire(), server, tcp)
+
+    result: SelectorResult = local(face, selectors(), forged, "lookup", "ip", "192.0.2.10",
+                                   timeout=0.1, retries=0)
+    assert result.components[0].status == "timeout"
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_failures_are_not_cached(face: str) -> None:
     cache: TTLCache[tuple[str, str], Answer] = TTLCache(clock=Clock())
-    run(face, selectors(), [("127.0.0.1", silent)], "check", Facts(ip="192.0.2.10"),
-        cache=cache, timeout=0.1, retries=0)
+    local(face, selectors(), lambda *_: None, "check", Facts(ip="192.0.2.10"),  # no reply
+          cache=cache, timeout=0.1, retries=0)
     assert len(cache) == 0
 
 
+@e2e
 def test_concurrent_async_checks_share_one_socket(zoned: Zoned) -> None:
     """Many checks in flight at once all get their own answers."""
     addresses = [f"192.0.2.{i}" for i in range(1, 60)] + ["192.0.2.10"] * 20

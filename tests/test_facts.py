@@ -9,17 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from client.facts import (
-    AuthResult,
-    DkimResult,
-    Facts,
-    MessageError,
-    Received,
-    Url,
-    facts_from_message,
-    parse_authentication_results,
-    parse_received,
-)
+from client.authresults import AuthResult, parse_authentication_results
+from client.facts import DkimResult, Facts, MessageError, Url, facts_from_message
+from client.received import Received, parse_received
 
 MESSAGES = Path(__file__).resolve().parent / "data" / "messages"
 

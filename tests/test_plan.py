@@ -18,30 +18,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from client.answers import Answer, Query, answer_from_reply, failure
 from client.cache import TTLCache, negative_ttl
-from client.facts import DkimResult, Facts, Url
-from client.plan import (
-    Answer,
-    LookupPlan,
-    PlanError,
-    Query,
+from client.dnswire import (
     Reply,
     ReplyError,
-    SelectorConfig,
-    ZoneRef,
     _Fallback,
     _fast_reply,
-    answer_from_reply,
-    failure,
-    owner_name,
     query_wire,
     question_wire,
     read_reply,
     reply_from_message,
     response_matches,
-    score_record,
-    value_tokens,
 )
+from client.facts import DkimResult, Facts, Url
+from client.plan import LookupPlan, owner_name, score_record, value_tokens
+from client.selectorconfig import PlanError, SelectorConfig, ZoneRef
 from client.selectors import Token, spf_token
 from listformat import txt
 from listformat.hashing import HashScheme

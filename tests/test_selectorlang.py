@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from client.facts import Facts, Received, Url
+from client.facts import Facts, Url
+from client.received import Received
 from client.selectorlang import (
     EXTRACTORS,
     TRANSFORMS,

@@ -3,19 +3,22 @@ serving the DKIM key and the SPF records."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import dns.resolver
 import pytest
 
 from client import verify
-from client.client import Client
-from client.facts import DkimResult, facts_from_message
-from client.plan import SelectorConfig
+from client.client import AsyncClient, Client
+from client.facts import DkimResult, Facts, facts_from_message
+from client.selectorconfig import SelectorConfig
 from client.selectors import spf_token
 from listformat.names import OwnerScheme
 from tests.conftest import copy_zones, free_port, publish
@@ -105,6 +108,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, key: tuple[bytes, str]
     zoned.stop()
 
 
+def verified(data: bytes, dns_server: tuple[str, int], **given: Any) -> Facts:
+    """The facts of ``data`` with DKIM and SPF verified at ``dns_server``: the step the
+    faces take for ``check_message(verify=True)``, the caller's ``given`` facts winning."""
+    facts = facts_from_message(data, **given)
+    return verify.verify_message(data, facts, given=given.keys(), dns_server=dns_server)
+
+
 def signed(pem: bytes, message: bytes = MESSAGE) -> bytes:
     signature: bytes = dkim.sign(message, SELECTOR, DOMAIN.encode(), pem,
                                  include_headers=[b"from", b"to", b"subject"])
@@ -120,20 +130,19 @@ def test_key_is_served(server: Zoned, key: tuple[bytes, str]) -> None:
 
 
 def test_signed_message_passes(server: Zoned, key: tuple[bytes, str]) -> None:
-    facts = facts_from_message(signed(key[0]), verify=True,
-                               dns_server=("127.0.0.1", server.port))
+    facts = verified(signed(key[0]), ("127.0.0.1", server.port))
     assert facts.dkim == (DkimResult(DOMAIN, "pass"),)
 
 
 def test_tampered_body_fails(server: Zoned, key: tuple[bytes, str]) -> None:
     tampered = signed(key[0]).replace(b"Hello Alice", b"Hello Mallory")
-    facts = facts_from_message(tampered, verify=True, dns_server=("127.0.0.1", server.port))
+    facts = verified(tampered, ("127.0.0.1", server.port))
     assert facts.dkim == (DkimResult(DOMAIN, "fail"),)
 
 
 def test_missing_key_fails(server: Zoned, key: tuple[bytes, str]) -> None:
     message = dkim.sign(MESSAGE, b"gone", DOMAIN.encode(), key[0]) + MESSAGE
-    facts = facts_from_message(message, verify=True, dns_server=("127.0.0.1", server.port))
+    facts = verified(message, ("127.0.0.1", server.port))
     assert facts.dkim == (DkimResult(DOMAIN, "fail"),)
 
 
@@ -146,8 +155,7 @@ def test_without_verify_uses_authentication_results(key: tuple[bytes, str]) -> N
 
 def test_given_facts_win(server: Zoned, key: tuple[bytes, str]) -> None:
     given = (DkimResult("given.example", "pass"),)
-    facts = facts_from_message(signed(key[0]), verify=True, dkim=given,
-                               dns_server=("127.0.0.1", server.port))
+    facts = verified(signed(key[0]), ("127.0.0.1", server.port), dkim=given)
     assert facts.dkim == given
 
 
@@ -162,8 +170,7 @@ def test_missing_package_warns_once_and_falls_back(
     monkeypatch.setattr(verify, "_warned", set())
     with caplog.at_level(logging.WARNING, logger="client.verify"):
         for _ in range(2):
-            facts = facts_from_message(signed(key[0]), verify=True,
-                                       dns_server=("127.0.0.1", 9))
+            facts = verified(signed(key[0]), ("127.0.0.1", 9))
             assert facts.dkim == (DkimResult("recorded.example", "neutral"),)
             assert facts.spf_result == "softfail"
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -187,8 +194,7 @@ def sent(ip: str, mail_from: str, helo: str = "mx.sender.example") -> bytes:
 
 
 def spf_facts(server: Zoned, ip: str, mail_from: str, **kw: str) -> tuple[str | None, ...]:
-    facts = facts_from_message(sent(ip, mail_from, **kw), verify=True,
-                               dns_server=("127.0.0.1", server.port))
+    facts = verified(sent(ip, mail_from, **kw), ("127.0.0.1", server.port))
     return facts.spf_result, facts.spf_domain, facts.spf_record
 
 
@@ -238,9 +244,8 @@ def test_a_server_that_does_not_answer_is_a_temperror() -> None:
 
 
 def test_given_spf_facts_win_over_verified_ones(server: Zoned) -> None:
-    facts = facts_from_message(sent("192.0.2.1", f"bob@{SENDER}"), verify=True,
-                               dns_server=("127.0.0.1", server.port),
-                               spf_record="v=spf1 -all")
+    facts = verified(sent("192.0.2.1", f"bob@{SENDER}"), ("127.0.0.1", server.port),
+                     spf_record="v=spf1 -all")
     assert (facts.spf_result, facts.spf_record) == ("pass", "v=spf1 -all")
 
 
@@ -261,8 +266,7 @@ def test_a_verified_spf_pass_feeds_the_spf_selector(
 ) -> None:
     """End to end: zoned serves the record, pyspf passes it, its text hashes to the
     token published in the reputation zone, and the selector scores it."""
-    facts = facts_from_message(sent(ip, sender), verify=True,
-                               dns_server=("127.0.0.1", server.port))
+    facts = verified(sent(ip, sender), ("127.0.0.1", server.port))
     config = [SelectorConfig("spf", "spf", REP_ZONE, OwnerScheme("name"))]
     with Client(config, [("127.0.0.1", server.port)]) as client:
         result = client.check(facts)["spf"]
@@ -272,8 +276,50 @@ def test_a_verified_spf_pass_feeds_the_spf_selector(
 
 
 def test_a_verified_spf_fail_queries_nothing(server: Zoned) -> None:
-    facts = facts_from_message(sent("198.51.100.1", f"bob@{SENDER}"), verify=True,
-                               dns_server=("127.0.0.1", server.port))
+    facts = verified(sent("198.51.100.1", f"bob@{SENDER}"), ("127.0.0.1", server.port))
     config = [SelectorConfig("spf", "spf", REP_ZONE, OwnerScheme("name"))]
     with Client(config, [("127.0.0.1", server.port)]) as client:
         assert client.check(facts)["spf"].queries == []
+
+
+# ----------------------------------------------------------------------------- the faces
+
+
+def test_the_sync_face_verifies_as_a_step_of_its_own(server: Zoned) -> None:
+    """check_message(verify=True): the verified SPF record, not the recorded neutral,
+    is what the spf selector hashes and asks for."""
+    config = [SelectorConfig("spf", "spf", REP_ZONE, OwnerScheme("name"))]
+    data = sent("192.0.2.1", f"bob@{SENDER}")
+    with Client(config, [("127.0.0.1", server.port)]) as client:
+        assert client.check_message(data)["spf"].queries == []  # neutral: nothing asked
+        result = client.check_message(data, verify=True,
+                                      dns_server=("127.0.0.1", server.port))["spf"]
+    assert result.queries[0].qname == f"{spf_token(SPF_TOP)}.{REP_ZONE}"
+    assert (result.symbol, round(result.score, 2)) == ("SPF_REP_SPAM", 0.86)
+
+
+def test_the_async_face_verifies_off_its_event_loop(
+    server: Zoned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dkimpy and pyspf block: the async face runs them in a worker thread, so the loop's
+    own thread never waits on their DNS."""
+    threads: list[threading.Thread] = []
+    real = verify.verify_message
+
+    def spy(*args: Any, **kwargs: Any) -> Facts:
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("client.client.verify_message", spy)
+    config = [SelectorConfig("spf", "spf", REP_ZONE, OwnerScheme("name"))]
+
+    async def main() -> tuple[str | None, float, threading.Thread]:
+        async with AsyncClient(config, [("127.0.0.1", server.port)]) as client:
+            result = await client.check_message(sent("192.0.2.1", f"bob@{SENDER}"),
+                                                verify=True,
+                                                dns_server=("127.0.0.1", server.port))
+        return result["spf"].symbol, result["spf"].score, threading.current_thread()
+
+    symbol, score, loop_thread = asyncio.run(main())
+    assert (symbol, round(score, 2)) == ("SPF_REP_SPAM", 0.86)
+    assert len(threads) == 1 and threads[0] is not loop_thread

@@ -12,6 +12,7 @@ from typing import Any
 from zoned import logs
 from zoned.config import ConfigError, load_zones
 from zoned.connections import OPTIONS, LimitsError, TcpLimits, limits_from
+from zoned.errors import ZonedError
 
 log = logging.getLogger("zoned")
 
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         service = ZonedService(args.config, [a for a in addresses if a], args.port, reactor,
                                install_signals=True, limits=limits)
-    except ConfigError as exc:
+    except ZonedError as exc:  # ConfigError, or any other of zoned's building the service
         log.error("cannot start:\n%s", exc)
         return 1
     status = {"code": 0}

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from zoned.errors import ZonedError
 from zoned.ratelog import limited
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ OPTIONS = (
 )
 
 
-class LimitsError(ValueError):
+class LimitsError(ZonedError, ValueError):
     """An option's value cannot be used; the message names the option."""
 
 

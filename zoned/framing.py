@@ -12,10 +12,12 @@ taking them, and stop reading, while its replies are not being read.
 
 from __future__ import annotations
 
+from zoned.errors import ZonedError
+
 MAX_FRAME = 0xFFFF
 
 
-class FramingError(Exception):
+class FramingError(ZonedError):
     """The peer sent something that is not a sequence of DNS-over-TCP frames."""
 
 

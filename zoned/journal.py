@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from zoned.errors import ZonedError
+
 _INDEX = struct.Struct("!IIQ")
 _HEADER = struct.Struct("!II")
 _OLD = 1
@@ -38,7 +40,7 @@ Changes = dict[bytes, tuple[bytes | None, bytes | None]]
 IndexItem = tuple[int, int, int]
 
 
-class JournalError(ValueError):
+class JournalError(ZonedError, ValueError):
     """A journal entry does not decode."""
 
 

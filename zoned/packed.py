@@ -17,13 +17,15 @@ import struct
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from zoned.errors import ZonedError
+
 QUESTION_POINTER = b"\xc0\x0c"
 CLASS_IN = 1
 _GROUP = struct.Struct("!HHH")
 _RR_FIXED = struct.Struct("!HHIH")
 
 
-class PackedError(ValueError):
+class PackedError(ZonedError, ValueError):
     """A packed answer is malformed (a corrupted store or a writer bug)."""
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from listformat.names import IPNetwork
+from zoned.errors import ZonedError
 
 DEFAULT_WIDEST_V4 = 8
 DEFAULT_WIDEST_V6 = 16
 
 
-class NetworkTooWide(ValueError):
+class NetworkTooWide(ZonedError, ValueError):
     """A network shorter than the zone's widest prefix: it would list too much at once."""
 
 

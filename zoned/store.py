@@ -79,6 +79,7 @@ from typing import TYPE_CHECKING, Literal, Self
 
 import lmdb
 
+from zoned.errors import ZonedError
 from zoned.journal import (
     HEADER_SIZE,
     PER_CHANGE,
@@ -131,7 +132,7 @@ _U64 = struct.Struct("!Q")
 _PLEN = struct.Struct("!BI")
 
 
-class StoreError(Exception):
+class StoreError(ZonedError):
     """The zone store cannot be opened, read or written."""
 
 

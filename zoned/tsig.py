@@ -21,6 +21,7 @@ import dns.rdtypes.ANY.TSIG
 import dns.tsig
 
 from zoned.access import TsigKey
+from zoned.errors import ZonedError
 from zoned.wire import FORMERR, HEADER, NOTAUTH, OPCODE_MASK, QR, RD
 
 FUDGE = 300  # seconds of clock skew accepted, as RFC 8945 10 recommends
@@ -34,7 +35,7 @@ BADTIME = 18
 Keyring = dict[dns.name.Name, dns.tsig.Key]
 
 
-class TsigRejected(Exception):
+class TsigRejected(ZonedError):
     """A signed request failed verification; ``error`` is the TSIG error to report."""
 
     def __init__(self, error: int, reason: str) -> None:

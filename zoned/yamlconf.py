@@ -25,6 +25,8 @@ from pathlib import Path
 
 import yaml
 
+from zoned.errors import ZonedError
+
 MAX_DEPTH = 64  # nesting no configuration needs; deeper input is refused before composing
 MAX_INTEGER = 2**31 - 1  # Section.integer's bound unless told: the TTL limit (RFC 2181 8)
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
@@ -51,7 +53,7 @@ class Problem:
         )
 
 
-class ConfigError(Exception):
+class ConfigError(ZonedError):
     """A configuration is invalid; ``problems`` lists every mistake found."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
