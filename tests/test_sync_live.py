@@ -81,8 +81,10 @@ def test_changes_in_redis_are_answered_within_seconds(live: Live) -> None:
     assert live.ask("200.2.0.192").rcode() == dns.rcode.NXDOMAIN
 
     client.hset("RR:i:192.0.2.200", mapping={"n": 40, "l": NOW_MS, "v1m": 15})
-    lag = until(lambda: bool(live.ask("200.2.0.192").answer), 5)
-    assert lag < 5
+    # The wait bounds a hung pipeline; the assertion below is the claim, and it can fail:
+    # an answer that takes 5 to 20 s fails it rather than being waited for.
+    lag = until(lambda: bool(live.ask("200.2.0.192").answer), 20)
+    assert lag < 5, f"the new address was answered after {lag:.1f} s"
     assert live.ask("200.2.0.192").answer[0][0].to_text() == "127.0.0.2"
 
     client.hset("RR:i:192.0.2.200", mapping={"n": 41, "v1m": -5})
