@@ -19,8 +19,9 @@ from client.plan import Answer, Query, Result, SelectorConfig, SelectorResult, Z
 from client.selectors import Token, spf_token
 from listformat.hashing import HashScheme
 from listformat.names import OwnerScheme, reverse_ip
-from tests.conftest import copy_zones, free_port, publish, publish_samples
-from tests.zoned_process import Zoned, start_zoned
+from tests.support.ports import free_port
+from tests.support.publishing import copy_zones, publish, publish_samples
+from tests.support.zoned_process import Zoned, start_zoned
 from zoned import keys
 from zoned.config import load_zone_file
 from zoned.packed import Record, pack, txt_rdata

@@ -38,7 +38,8 @@ from publisher.export import (
     export_zonefile,
     served_zone,
 )
-from tests.conftest import copy_zones, free_port
+from tests.support.ports import free_port
+from tests.support.publishing import copy_zones
 from zoned import keys
 from zoned.authority import Authority
 from zoned.config import ZoneConfig, load_zone_file, load_zones

@@ -118,7 +118,7 @@ def test_arbitrary_bytes_never_raise_and_agree(zones_for_hypothesis: Authority, 
 
 @pytest.fixture(scope="module")
 def zones_for_hypothesis(tmp_path_factory: pytest.TempPathFactory) -> Authority:
-    from tests.conftest import copy_zones, publish_samples
+    from tests.support.publishing import copy_zones, publish_samples
 
     directory = copy_zones(tmp_path_factory.mktemp("hypothesis"))
     publish_samples(directory)

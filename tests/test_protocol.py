@@ -44,7 +44,6 @@ def test_udp_replies_go_back_to_the_sender(responder: Responder) -> None:
     assert dns.message.from_wire(data).answer[0][0].to_text() == "127.0.0.2"
 
 
-
 class RecordingSocket(socket.socket):
     """A UDP socket that is never bound: ``sendto`` records instead of sending.
 

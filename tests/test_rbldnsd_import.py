@@ -17,7 +17,7 @@ from publisher.rbldnsd import (
     import_rbldnsd,
     read_dataset,
 )
-from tests.conftest import copy_zones
+from tests.support.publishing import copy_zones
 from tests.test_export import Answer, core_answer, rbldnsd, server_answer, zone_config
 from zoned.core import Responder
 from zoned.service import build_authority

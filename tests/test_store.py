@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_zones, publish
+from tests.support.publishing import copy_zones, publish
 from zoned.keys import net_key
 from zoned.store import Change, StoreError, ZoneStore
 

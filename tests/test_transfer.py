@@ -28,8 +28,9 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from tests.conftest import copy_zones, publish, publish_samples
-from tests.zoned_process import Zoned, start_zoned
+from tests.support.polling import until
+from tests.support.publishing import copy_zones, publish, publish_samples
+from tests.support.zoned_process import Zoned, start_zoned
 from zoned.core import Responder
 from zoned.framing import Framer
 from zoned.protocol import TCPFactory
@@ -327,13 +328,8 @@ def _read(sock: socket.socket, count: int) -> bytes:
 
 
 def _wait_serial(server: Zoned, zone: str, before: int, commits: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        soa = server.ask(f"{zone}.", "SOA").answer[0][0]
-        if soa.serial != before:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{zone} still at serial {before} after {commits} commits")
+    until(lambda: server.ask(f"{zone}.", "SOA").answer[0][0].serial != before,
+          lambda: f"{zone} still at serial {before} after {commits} commits", 10)
 
 
 def test_random_changes_through_ixfr_match_a_fresh_axfr(tmp_path: Path) -> None:

@@ -18,8 +18,9 @@ from client.facts import DkimResult, facts_from_message
 from client.plan import SelectorConfig
 from client.selectors import spf_token
 from listformat.names import OwnerScheme
-from tests.conftest import copy_zones, free_port, publish
-from tests.zoned_process import Zoned, start_zoned
+from tests.support.ports import free_port
+from tests.support.publishing import copy_zones, publish
+from tests.support.zoned_process import Zoned, start_zoned
 
 dkim = pytest.importorskip("dkim")
 spf = pytest.importorskip("spf")

@@ -14,7 +14,6 @@ Tests that need a server of their own (to stop it, or a second one) use
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,6 +23,9 @@ from pathlib import Path
 
 import pytest
 import redis
+
+from tests.support.ports import free_port
+from tests.support.processes import log_tail, stop
 
 
 @dataclass
@@ -43,26 +45,7 @@ class RedisServer:
 
     def stop(self) -> None:
         """Terminate the server and wait for it (SIGKILL after 5 s)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _log_tail(path: Path) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-10:])
-    except OSError:
-        return "(no log)"
+        stop(self.process, 5)
 
 
 def launch_redis(directory: Path, *extra: str, port: int | None = None,
@@ -77,7 +60,7 @@ def launch_redis(directory: Path, *extra: str, port: int | None = None,
         raise RuntimeError("redis-server is not installed (Debian package redis-server)")
     directory.mkdir(parents=True, exist_ok=True)
     for _attempt in range(1 if port is not None else 5):
-        chosen = port or _free_port()
+        chosen = port or free_port()
         log = directory / f"redis-{chosen}.log"
         process = subprocess.Popen(
             [binary, "--port", str(chosen), "--bind", "127.0.0.1", "--save", "",
@@ -97,8 +80,8 @@ def launch_redis(directory: Path, *extra: str, port: int | None = None,
             finally:
                 client.close()
         server.stop()
-        if "Address already in use" not in _log_tail(log):
-            raise RuntimeError(f"redis-server on port {chosen} did not start:\n{_log_tail(log)}")
+        if "Address already in use" not in log_tail(log):
+            raise RuntimeError(f"redis-server on port {chosen} did not start:\n{log_tail(log)}")
     raise RuntimeError("redis-server found no free port")
 
 
