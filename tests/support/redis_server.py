@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.support.polling import TimedOut, poll
 from tests.support.ports import free_port
 from tests.support.processes import log_tail, stop
 
@@ -67,18 +67,26 @@ def launch_redis(directory: Path, *extra: str, port: int | None = None,
              "--appendonly", "no", "--dir", str(directory), "--logfile", str(log), *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         server = RedisServer(chosen, directory, process)
-        deadline = time.monotonic() + timeout
-        while process.poll() is None and time.monotonic() < deadline:
+
+        def answered(server: RedisServer = server) -> bool | None:
+            """True once it answers, False if it exited (a taken port), else None."""
+            if server.process.poll() is not None:
+                return False
             client = server.client()
             try:
-                if client.ping():
-                    return server
+                return True if client.ping() else None
             except redis.AuthenticationError:
-                return server  # it answered: it wants a password (--requirepass)
+                return True  # it answered: it wants a password (--requirepass)
             except redis.ConnectionError:
-                time.sleep(0.02)
+                return None
             finally:
                 client.close()
+
+        try:
+            if poll(answered, f"redis-server on port {chosen}", timeout, interval=0.02):
+                return server
+        except TimedOut:
+            pass
         server.stop()
         if "Address already in use" not in log_tail(log):
             raise RuntimeError(f"redis-server on port {chosen} did not start:\n{log_tail(log)}")
