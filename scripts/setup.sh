@@ -16,7 +16,7 @@ need() {
 need dig bind9-dnsutils                 # tests/test_e2e.py
 need kdig knot-dnsutils                 # the docs' kdig checks, tests/test_secondaries.py
 need redis-server redis-server          # every sync test
-need redis-cli redis-tools              # tests/redis_cluster.py
+need redis-cli redis-tools              # tests/support/redis_cluster.py
 need named-checkzone bind9-utils        # tests/test_export.py
 need knotd knot                         # secondaries, export checks
 need knotc knot

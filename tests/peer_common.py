@@ -1,21 +1,14 @@
 """What the peer tests (unbound, Rspamd, SpamAssassin, Postfix) share: the tokens they
-publish, one zoned per module, and waiting for a real program without timed assertions."""
+publish and one zoned per module (waiting and stopping are in :mod:`tests.support`)."""
 
 from __future__ import annotations
 
-import shutil
-import signal
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
-import pytest
-
-from tests.conftest import copy_zones, publish
-from tests.zoned_process import Zoned, start_zoned
+from tests.support.publishing import copy_zones, publish
+from tests.support.zoned_process import Zoned, start_zoned
 
 IP = "bl.example.net"
 HASH = "hash.example.net"
@@ -36,17 +29,6 @@ UNLISTED_SENDER = "192.0.2.50"     # never published: NXDOMAIN
 BAD_ADDRESS = "spammer@example.com"      # very bad
 GOOD_ADDRESS = "friend@example.org"      # very good
 UNLISTED_ADDRESS = "nobody@example.org"
-
-T = TypeVar("T")
-
-
-def tool(name: str, package: str) -> str:
-    """Path of a Debian program the test needs, or skip naming the package to install."""
-    for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/lib/postfix/sbin/{name}"):
-        if candidate and Path(candidate).exists():
-            return candidate
-    pytest.skip(f"{name} is not installed (Debian package {package})")
-
 
 def peer_records() -> dict[str, list[dict[str, object]]]:
     """Token records per zone, in ``zonepub import`` form."""
@@ -76,30 +58,3 @@ def published_zoned(base: Path, *, edit: Callable[[Path], None] | None = None) -
         yield server
     finally:
         server.stop()
-
-
-def wait_for(check: Callable[[], T | None], what: str, deadline: float = 30.0,
-             interval: float = 0.1) -> T:
-    """Poll ``check`` until it returns something other than None; fail after ``deadline``.
-
-    The deadline is generous on purpose: it bounds a hung peer, it does not measure speed.
-    """
-    end = time.monotonic() + deadline
-    while True:
-        result = check()
-        if result is not None:
-            return result
-        if time.monotonic() > end:
-            pytest.fail(f"gave up after {deadline:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process we started, then SIGKILL it if it lingers."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -15,13 +15,15 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dns.exception
 import dns.message
 import dns.query
+
+from tests.support.polling import TimedOut, until
+from tests.support.processes import stop
 
 
 def run(*argv: str) -> None:
@@ -73,16 +75,20 @@ def main(config_path: str) -> int:
         [sys.executable, "-m", "zoned.cli", "-c", config["zones"], "--listen", "127.0.0.1",
          "--port", "53", "--log-file", config["zoned_log"]])
     try:
-        end = time.monotonic() + 30
-        while True:
+        def answers() -> bool:
+            if zoned.poll() is not None:
+                raise RuntimeError("zoned did not start in the namespace")
             try:
                 dns.query.udp(dns.message.make_query("2.0.0.127.bl.example.net", "A"),
                               "127.0.0.1", port=53, timeout=1)
-                break
+                return True
             except (dns.exception.Timeout, OSError):
-                if time.monotonic() > end or zoned.poll() is not None:
-                    raise RuntimeError("zoned did not start in the namespace") from None
-                time.sleep(0.1)
+                return False
+
+        try:
+            until(answers, "zoned in the namespace", 30, interval=0.1)
+        except TimedOut:
+            raise RuntimeError("zoned did not start in the namespace") from None
         run("postfix", "start")
         try:
             with ThreadPoolExecutor(max_workers=len(config["clients"])) as pool:
@@ -92,8 +98,7 @@ def main(config_path: str) -> int:
         finally:
             subprocess.run(["postfix", "stop"], capture_output=True)
     finally:
-        zoned.terminate()
-        zoned.wait(10)
+        stop(zoned)
     print(json.dumps(transcripts))
     return 0
 

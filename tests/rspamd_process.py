@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import free_port
-from tests.peer_common import stop, tool, wait_for
+from tests.support.polling import poll
+from tests.support.ports import free_port
+from tests.support.processes import stop, tool
 
 AGENT = "repzone-test-mta"  # not "rspamc": the reputation plugin skips rspamc's scans
 
@@ -112,8 +113,8 @@ def running_rspamd(directory: Path, conf: str, port: int) -> Iterator[Rspamd]:
                                     "-f", "-i"], stdout=out, stderr=out, cwd=directory)
         server = Rspamd(process, port, directory)
         try:
-            wait_for(lambda: ping(port) if process.poll() is None else False,
-                     f"rspamd in {directory} to start", deadline=60)
+            poll(lambda: ping(port) if process.poll() is None else False,
+                 f"rspamd in {directory} to start", timeout=60)
             assert process.poll() is None, (directory / "rspamd.out").read_text()
             yield server
         finally:

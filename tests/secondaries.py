@@ -15,10 +15,7 @@ zone) the way an operator would.
 from __future__ import annotations
 
 import re
-import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +29,10 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from tests.conftest import free_port
 from tests.docsnippets import snippet
+from tests.support.polling import until
+from tests.support.ports import free_port
+from tests.support.processes import stop, tool
 
 Kind = Literal["knot", "nsd"]
 KINDS: tuple[Kind, ...] = ("knot", "nsd")
@@ -45,18 +44,6 @@ DOC_SECRET = "OrvfanDUJyy8HOVoJnBqvcQ9Rp5DjbE4RH8HufPiNOY="
 DOC_ADDRESS: dict[Kind, str] = {"knot": "198.51.100.10", "nsd": "198.51.100.11"}
 PAGE: dict[Kind, str] = {"knot": "peers/knot.md", "nsd": "peers/nsd.md"}
 KEY_NAME = "xfr-key"
-
-_PACKAGES = {"knotd": "knot", "knotc": "knot", "nsd": "nsd", "nsd-control": "nsd",
-             "kdig": "knot-dnsutils"}
-
-
-def tool(name: str) -> str:
-    """Path of a peer program; the Debian packages are installed by scripts/setup.sh."""
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists()
-                                  else None)
-    if path is None:
-        pytest.skip(f"{name} is not installed (Debian package {_PACKAGES.get(name, name)})")
-    return path
 
 
 @dataclass(frozen=True)
@@ -202,26 +189,22 @@ class Secondary:
         return done.stdout + done.stderr
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process, 15)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, explain: Callable[[], str],
              secondary: Secondary | None = None) -> None:
-    """Poll ``condition`` until it holds; fail with ``explain()`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
+    """Poll ``condition`` until it holds; fail with ``explain()`` after ``timeout`` seconds.
+
+    A ``secondary`` that exits meanwhile fails the wait at once, with its log.
+    """
+    def holds() -> bool:
         if secondary is not None and secondary.process.poll() is not None:
             pytest.fail(f"{secondary.kind} exited with {secondary.process.returncode}:\n"
                         f"{secondary.log_text()}")
-        if time.monotonic() > deadline:
-            pytest.fail(explain())
-        time.sleep(0.1)
+        return condition()
+
+    until(holds, explain, timeout, interval=0.1)
 
 
 # Knot 3.2: "[bl.example.net.] AXFR, incoming, remote 127.0.0.1@5300, finished, ..."

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_config import MINIMAL, problems_of, write
+from tests.support.configs import MINIMAL, problems_of, write
 from zoned.access import Networks, Target, TsigKey, parse_target
 from zoned.config import load_zone_file
 

@@ -13,8 +13,8 @@ import dns.query
 import dns.rcode
 import pytest
 
-from tests.conftest import copy_zones, publish_samples
-from tests.zoned_process import Zoned, start_zoned
+from tests.support.publishing import copy_zones, publish_samples
+from tests.support.zoned_process import Zoned, start_zoned
 from zoned.core import Responder
 from zoned.service import build_authority
 from zoned.zone import ReaderPool

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from listformat.codes import ReturnCodes
 from listformat.hashing import HashScheme
 from listformat.names import OwnerScheme
+from tests.support.configs import MINIMAL, problems_of, write
+from tests.support.repo import ZONES
 from zoned.access import TsigKey
 from zoned.config import (
     ConfigError,
@@ -29,31 +31,6 @@ from zoned.config import (
     load_zones,
 )
 from zoned.sourceconf import DEFAULT_BUCKETS
-
-ZONES = Path(__file__).resolve().parent.parent / "zones"
-
-MINIMAL = """\
-zone: rep.example.net
-soa:
-  mname: ns1.example.net
-  rname: hostmaster.example.net
-ns: [ns1.example.net]
-owner: ip
-"""
-
-
-def write(directory: Path, name: str, text: str) -> Path:
-    path = directory / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def problems_of(path: Path) -> list[tuple[int, int, str, str]]:
-    with pytest.raises(ConfigError) as info:
-        load_zone_file(path)
-    assert all(p.file == path for p in info.value.problems)
-    return [(p.line, p.column, p.field, p.message) for p in info.value.problems]
 
 
 def fields_of(path: Path) -> list[tuple[int, str]]:

@@ -17,7 +17,7 @@ import pytest
 from listformat import names
 from listformat.hashing import HashScheme
 from listformat.names import OwnerScheme
-from tests.conftest import REPO
+from tests.support.repo import REPO
 from zoned.core import Responder
 
 IP = "bl.example.net"
@@ -99,7 +99,7 @@ def test_listed_override_wins_over_the_store(responder: Responder) -> None:
 
 
 def test_unlisted_override_hides_a_published_token(responder: Responder, zones) -> None:
-    from tests.conftest import publish
+    from tests.support.publishing import publish
 
     publish(zones, IP, [{"token": "192.0.2.99", "sc": 1.0}])
     responder.refresh()
@@ -269,7 +269,7 @@ def test_transfers_are_refused_until_allowed(responder: Responder) -> None:
 
 
 def test_new_serial_is_picked_up_on_refresh(responder: Responder, zones) -> None:
-    from tests.conftest import publish
+    from tests.support.publishing import publish
 
     before = ask(responder, IP, "SOA").answer[0][0].serial
     assert ask(responder, f"77.2.0.192.{IP}").rcode() == dns.rcode.NXDOMAIN

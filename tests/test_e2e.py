@@ -24,8 +24,12 @@ import pytest
 from listformat import names
 from listformat.hashing import HashScheme
 from listformat.names import OwnerScheme
-from tests.conftest import REPO, copy_zones, free_port, publish, publish_samples
-from tests.zoned_process import Zoned, start_zoned
+from tests.support.polling import poll, until
+from tests.support.ports import free_port
+from tests.support.processes import stop
+from tests.support.publishing import copy_zones, publish, publish_samples
+from tests.support.repo import REPO
+from tests.support.zoned_process import Zoned, start_zoned
 from zoned.framing import Framer, frame
 
 pytestmark = pytest.mark.e2e
@@ -215,10 +219,12 @@ def test_sighup_reloads_and_survives_a_broken_config(tmp_path: Path) -> None:
                          .replace("../var/dom.example.net", "../var/extra"))
         assert server.ask("extra.example.org", "SOA").rcode() == dns.rcode.REFUSED
         server.process.send_signal(signal.SIGHUP)
-        _wait(lambda: server.ask("extra.example.org", "SOA").rcode() == dns.rcode.NOERROR)
+        until(lambda: server.ask("extra.example.org", "SOA").rcode() == dns.rcode.NOERROR,
+              "the new zone", 5.0)
         extra.write_text("zone: extra.example.org\nbogus: 1\n")
         server.process.send_signal(signal.SIGHUP)
-        _wait(lambda: "keeping the running zones" in server.log.read_text())
+        until(lambda: "keeping the running zones" in server.log.read_text(),
+              "the kept zones logged", 5.0)
         assert server.ask("extra.example.org", "SOA").rcode() == dns.rcode.NOERROR
         assert server.ask(f"1.2.0.192.{IP}").answer
     finally:
@@ -233,8 +239,8 @@ def test_sigusr1_reopens_the_log_file(tmp_path: Path) -> None:
         rotated = tmp_path / "zoned.log.1"
         os.rename(log, rotated)
         server.process.send_signal(signal.SIGUSR1)
-        _wait(log.exists)
-        _wait(lambda: "reopened" in log.read_text())
+        until(log.exists, "the new log file", 5.0)
+        until(lambda: "reopened" in log.read_text(), "reopened", 5.0)
     finally:
         assert server.stop() == 0
     assert "listening on" in rotated.read_text()
@@ -256,23 +262,17 @@ def test_twistd_plugin_serves(tmp_path: Path) -> None:
         process = subprocess.Popen(twistd, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT)
     try:
         query = dns.message.make_query(f"2.0.0.127.{IP}", "A")
-        reply = None
-        deadline = time.monotonic() + 15
-        while reply is None and time.monotonic() < deadline:
+
+        def answer() -> dns.message.Message | None:
             try:
-                reply = dns.query.udp(query, "127.0.0.1", port=port, timeout=0.5)
+                return dns.query.udp(query, "127.0.0.1", port=port, timeout=0.5)
             except dns.exception.Timeout:
                 assert process.poll() is None, output.read_text()
+                return None
+
+        reply = poll(answer, "twistd zoned to answer", 15, interval=0)
         assert reply is not None and reply.answer[0][0].to_text() == "127.0.0.2"
     finally:
-        process.terminate()
-        process.wait(10)
+        stop(process)
 
 
-def _wait(condition: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")

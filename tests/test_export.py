@@ -6,15 +6,9 @@ from __future__ import annotations
 import argparse
 import io
 import ipaddress
-import os
-import pwd
-import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Sequence
-from collections.abc import Set as AbstractSet
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import dns.exception
@@ -38,10 +32,13 @@ from publisher.export import (
     export_zonefile,
     served_zone,
 )
-from tests.conftest import copy_zones, free_port
+from tests.support.answers import Answer, core_answer, server_answer, zone_config
+from tests.support.processes import tool
+from tests.support.publishing import copy_zones
+from tests.support.servers import knotd, rbldnsd
 from zoned import keys
 from zoned.authority import Authority
-from zoned.config import ZoneConfig, load_zone_file, load_zones
+from zoned.config import ZoneConfig, load_zone_file
 from zoned.core import Responder
 from zoned.packed import Record, pack, unpack
 from zoned.service import build_authority
@@ -52,14 +49,8 @@ IP = "bl.example.net"
 DOM = "dom.example.net"
 HASH = "hash.example.net"
 
-Answer = tuple[str, AbstractSet[str]]  # rcode, "TYPE TTL RDATA" of the answer section
-
 
 # --------------------------------------------------------------------------- helpers
-
-
-def zone_config(zones: Path, origin: str) -> ZoneConfig:
-    return next(zone for zone in load_zones(zones) if zone.origin == origin)
 
 
 def export_text(config: ZoneConfig, export: Callable[..., int]) -> tuple[str, list[str]]:
@@ -67,17 +58,6 @@ def export_text(config: ZoneConfig, export: Callable[..., int]) -> tuple[str, li
     warnings: list[str] = []
     export(config, out, warnings=warnings)
     return out.getvalue(), warnings
-
-
-def tool(name: str) -> str:
-    """Path of a checker or server; the Debian packages are installed by CI."""
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists()
-                                  else None)
-    if path is None:
-        package = {"named-checkzone": "bind9-utils", "kzonecheck": "knot-dnssecutils",
-                   "knotd": "knot", "rbldnsd": "rbldnsd"}[name]
-        pytest.skip(f"{name} is not installed (Debian package {package})")
-    return path
 
 
 def rdata_texts(packed: bytes) -> frozenset[str]:
@@ -88,110 +68,6 @@ def rdata_texts(packed: bytes) -> frozenset[str]:
                                     len(record.rdata))
         out.add(f"{dns.rdatatype.to_text(rdtype)} {record.ttl} {rdata.to_text()}")
     return frozenset(out)
-
-
-def reply_answer(reply: dns.message.Message) -> Answer:
-    return dns.rcode.to_text(reply.rcode()), frozenset(
-        f"{dns.rdatatype.to_text(rrset.rdtype)} {rrset.ttl} {rdata.to_text()}"
-        for rrset in reply.answer
-        for rdata in rrset
-    )
-
-
-def core_answer(responder: Responder, qname: str, rdtype: str) -> Answer:
-    query = dns.message.make_query(qname, rdtype)
-    wire = responder.respond(query.to_wire(), tcp=True)
-    assert wire is not None
-    return reply_answer(dns.message.from_wire(wire))
-
-
-def server_answer(port: int, qname: str, rdtype: str, *, tcp: bool) -> Answer:
-    query = dns.message.make_query(qname, rdtype, use_edns=False)
-    query.flags &= ~dns.flags.RD
-    if tcp:
-        return reply_answer(dns.query.tcp(query, "127.0.0.1", timeout=5, port=port))
-    return reply_answer(dns.query.udp(query, "127.0.0.1", timeout=5, port=port))
-
-
-def wait_until_serving(port: int, qname: str, process: subprocess.Popen[bytes],
-                       *, tcp: bool) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-            pytest.fail(f"server exited with {process.returncode}:\n{output}")
-        try:
-            server_answer(port, qname, "SOA", tcp=tcp)
-            return
-        except (OSError, dns.exception.Timeout):
-            time.sleep(0.1)
-    pytest.fail("server did not answer within 15 s")
-
-
-@contextmanager
-def running(argv: Sequence[str], port: int, qname: str, *, tcp: bool) -> Iterator[None]:
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        wait_until_serving(port, qname, process, tcp=tcp)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-@contextmanager
-def rbldnsd(directory: Path, specs: Sequence[str], ttl: int = 300) -> Iterator[int]:
-    """rbldnsd in the foreground on a free loopback port, serving ``ZONE:TYPE:FILE`` specs.
-
-    Files are relative to ``directory``.  As root it must drop privileges (it refuses
-    to run as root), so it chroots into ``directory`` and runs as ``rbldns`` (the
-    Debian package's user) or ``nobody``; the files must be readable by that user.
-    """
-    binary = tool("rbldnsd")
-    port = free_port()
-    argv = [binary, "-n", "-t", str(ttl), "-b", f"127.0.0.1/{port}"]
-    if os.geteuid() == 0:
-        try:
-            user = pwd.getpwnam("rbldns").pw_name
-        except KeyError:
-            user = "nobody"
-        directory.chmod(0o755)
-        for path in directory.iterdir():
-            path.chmod(0o644)
-        argv += ["-u", user, "-r", str(directory)]
-    else:
-        argv += ["-w", str(directory)]
-    zone = specs[0].split(":", 1)[0]
-    with running([*argv, *specs], port, zone, tcp=False):
-        yield port
-
-
-@contextmanager
-def knotd(directory: Path, zonefiles: dict[str, Path]) -> Iterator[int]:
-    """Knot DNS serving master files on a free loopback port (semantic checks on)."""
-    binary = tool("knotd")
-    port = free_port()
-    run = directory / "knot"
-    run.mkdir()
-    zones = "".join(f'  - domain: {origin}\n    file: "{path}"\n'
-                    for origin, path in zonefiles.items())
-    config = run / "knot.conf"
-    config.write_text(
-        f'server:\n    rundir: "{run}"\n    listen: 127.0.0.1@{port}\n'
-        f'database:\n    storage: "{run}"\n'
-        "log:\n  - target: stderr\n    any: warning\n"
-        "template:\n  - id: default\n    journal-content: none\n    zonefile-sync: -1\n"
-        "    semantic-checks: on\n"
-        f"zone:\n{zones}"
-    )
-    with running([binary, "-c", str(config)], port, next(iter(zonefiles)), tcp=True):
-        yield port
 
 
 def hashed(zones: Path, token: str) -> str:

@@ -13,7 +13,7 @@ from listformat import tokens, txt
 from listformat.scoring import BucketCounts, buckets_score, rspamd_score
 from publisher import layouts
 from publisher.layouts import Counters, LayoutError, ScoringParams
-from tests.redis_server import redis_url  # noqa: F401  (fixture: a real redis-server)
+from tests.support.redis_server import redis_url  # noqa: F401  (fixture: a real redis-server)
 
 
 def stored(url: str, key: str, fields: Mapping[str, str | int | float]) -> dict[bytes, bytes]:

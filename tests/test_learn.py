@@ -21,7 +21,7 @@ from publisher.learn import (
     redact,
     write,
 )
-from tests.redis_server import redis_url  # noqa: F401  (fixture: a real redis-server)
+from tests.support.redis_server import redis_url  # noqa: F401  (fixture: a real redis-server)
 
 ZONE = """\
 zone: rb.example.net

@@ -19,8 +19,8 @@ import dns.rrset
 import dns.tsig
 import pytest
 
-from tests.conftest import copy_zones, publish_samples
-from tests.zoned_process import start_zoned
+from tests.support.publishing import copy_zones, publish_samples
+from tests.support.zoned_process import start_zoned
 
 pytestmark = [pytest.mark.e2e, pytest.mark.adversarial]
 

@@ -25,8 +25,9 @@ import dns.tsig
 import pytest
 from twisted.internet.task import Clock
 
-from tests.conftest import ZONES, copy_zones, publish
-from tests.zoned_process import start_zoned
+from tests.support.publishing import copy_zones, publish
+from tests.support.repo import ZONES
+from tests.support.zoned_process import start_zoned
 from zoned.access import Networks, Target, Transfer, TsigKey
 from zoned.config import ZoneConfig, load_zone_file
 from zoned.notifier import NotifySender

@@ -17,7 +17,6 @@ import dns.rcode
 import pytest
 
 from listformat.names import reverse_ip
-from tests.conftest import REPO, copy_zones, publish
 from tests.docsnippets import snippet
 from tests.peer_common import (
     BAND_SENDERS,
@@ -27,7 +26,9 @@ from tests.peer_common import (
     peer_records,
     published_zoned,
 )
-from tests.zoned_process import Zoned
+from tests.support.publishing import copy_zones, publish
+from tests.support.repo import REPO
+from tests.support.zoned_process import Zoned
 
 PAGE = "peers/postfix.md"
 CLIENTS = [*BAND_SENDERS, NEUTRAL_SENDER, UNLISTED_SENDER]

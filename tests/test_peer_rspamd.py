@@ -15,7 +15,6 @@ from pathlib import Path
 import dns.rcode
 import pytest
 
-from tests.conftest import free_port
 from tests.docsnippets import snippet
 from tests.peer_common import (
     BAD_ADDRESS,
@@ -27,11 +26,11 @@ from tests.peer_common import (
     UNLISTED_ADDRESS,
     UNLISTED_SENDER,
     published_zoned,
-    stop,
-    tool,
-    wait_for,
 )
-from tests.zoned_process import Zoned
+from tests.support.polling import poll
+from tests.support.ports import free_port
+from tests.support.processes import stop, tool
+from tests.support.zoned_process import Zoned
 
 PAGE = "peers/rspamd.md"
 AGENT = "repzone-test-mta"  # not "rspamc": see the docs page
@@ -156,7 +155,7 @@ def rspamd(zoned: Zoned, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
                                stdout=out, stderr=out, cwd=directory)
     server = Rspamd(process, port, directory)
     try:
-        wait_for(lambda: ping(port) if process.poll() is None else False, "rspamd to start")
+        poll(lambda: ping(port) if process.poll() is None else False, "rspamd to start")
         assert process.poll() is None, (directory / "rspamd.out").read_text()
         yield server
     finally:
@@ -220,11 +219,11 @@ def test_monitoring_probes_answer_nxdomain(zoned: Zoned) -> None:
 
 def test_monitoring_keeps_the_lists_enabled(rspamd: Rspamd) -> None:
     """Rspamd's periodic probes of our lists all pass, so it never disables them."""
-    wait_for(lambda: "on resolving dom.example.net, disable object" in rspamd.log or None,
-             "Rspamd to disable the canary list, whose probe answers 127.0.0.2", deadline=60)
-    wait_for(lambda: min(checks(rspamd.log, IP), checks(rspamd.log, HASH)) >= 3 or None,
-             "three monitoring checks of each repzone list (3 failures disable a list)",
-             deadline=90)
+    poll(lambda: "on resolving dom.example.net, disable object" in rspamd.log or None,
+         "Rspamd to disable the canary list, whose probe answers 127.0.0.2", timeout=60)
+    poll(lambda: min(checks(rspamd.log, IP), checks(rspamd.log, HASH)) >= 3 or None,
+         "three monitoring checks of each repzone list (3 failures disable a list)",
+         timeout=90)
     log = rspamd.log
     assert failures(log, IP) == []
     assert failures(log, HASH) == []

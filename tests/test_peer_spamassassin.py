@@ -21,9 +21,9 @@ from tests.peer_common import (
     UNLISTED_ADDRESS,
     UNLISTED_SENDER,
     published_zoned,
-    tool,
 )
-from tests.zoned_process import Zoned
+from tests.support.processes import tool
+from tests.support.zoned_process import Zoned
 
 PAGE = "peers/spamassassin.md"
 

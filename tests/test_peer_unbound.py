@@ -18,7 +18,6 @@ import pytest
 import yaml
 
 from listformat.names import owner_names, reverse_ip
-from tests.conftest import free_port, publish
 from tests.docsnippets import snippet
 from tests.peer_common import (
     BAD_ADDRESS,
@@ -30,11 +29,12 @@ from tests.peer_common import (
     UNLISTED_ADDRESS,
     UNLISTED_SENDER,
     published_zoned,
-    stop,
-    tool,
-    wait_for,
 )
-from tests.zoned_process import Zoned
+from tests.support.polling import poll
+from tests.support.ports import free_port
+from tests.support.processes import stop, tool
+from tests.support.publishing import publish
+from tests.support.zoned_process import Zoned
 from zoned.config import find_zone
 
 #: soa.minimum of the test's copy of bl.example.net: short, so the test does not wait long.
@@ -106,8 +106,8 @@ def unbound(zoned: Zoned, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     process = subprocess.Popen([binary, "-d", "-c", str(conf)], stdout=log, stderr=log)
     server = Unbound(process, port)
     try:
-        wait_for(lambda: server.ask(f"2.0.0.127.{IP}") if process.poll() is None else True,
-                 "unbound to answer")
+        poll(lambda: server.ask(f"2.0.0.127.{IP}") if process.poll() is None else True,
+             "unbound to answer")
         assert process.poll() is None, (directory / "unbound.out").read_text()
         yield server
     finally:
@@ -179,14 +179,14 @@ def observe_negative_cache(zoned: Zoned, unbound: Unbound, addr: str) -> bool:
     soa = miss.authority[0]
     assert soa.rdtype == dns.rdatatype.SOA and soa.ttl <= NEGATIVE_TTL
     publish(zoned.zones, IP, [{"token": addr, "n": 50, "sc": 0.9}])
-    wait_for(lambda: summary(zoned.ask(name)) == listed or None, "zoned to serve the token")
+    poll(lambda: summary(zoned.ask(name)) == listed or None, "zoned to serve the token")
     cached = unbound.ask(name)
     if time.monotonic() - asked >= NEGATIVE_TTL - 1:
         return False
     # zoned has the token, unbound still answers from its negative cache.
     assert cached is not None and cached.rcode() == dns.rcode.NXDOMAIN
     assert cached.authority[0].ttl <= soa.ttl
-    wait_for(lambda: summary(unbound.ask(name)) == listed or None, "unbound to see the token")
+    poll(lambda: summary(unbound.ask(name)) == listed or None, "unbound to see the token")
     # unbound keeps time in whole seconds, so its entry may end up to 1 s early.
     assert time.monotonic() >= asked + soa.ttl - 1
     return True

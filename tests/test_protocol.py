@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import dns.message
@@ -41,6 +42,64 @@ def test_udp_replies_go_back_to_the_sender(responder: Responder) -> None:
     data, addr = transport.written[0]
     assert addr == ("127.0.0.1", 5353)
     assert dns.message.from_wire(data).answer[0][0].to_text() == "127.0.0.2"
+
+
+class RecordingSocket(socket.socket):
+    """A UDP socket that is never bound: ``sendto`` records instead of sending.
+
+    It is a real :class:`socket.socket`, which is what :class:`UDPServer` looks for on
+    its port before it writes replies with ``sendto`` instead of ``Port.write``.
+    """
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sent: list[tuple[bytes, object]] = []
+        self.fail = fail
+
+    def sendto(self, data: object, *args: object) -> int:  # type: ignore[override]
+        if self.fail:
+            raise OSError("no buffer space")
+        assert isinstance(data, bytes)
+        self.sent.append((data, args[-1]))
+        return len(data)
+
+
+class FakePort(FakeDatagramTransport):
+    """A port transport that, like Twisted's ``udp.Port``, exposes its socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.socket = sock
+
+
+def test_udp_replies_are_sent_on_the_ports_own_socket(responder: Responder) -> None:
+    """With a real socket on the port, replies bypass ``Port.write`` and use ``sendto``."""
+    with RecordingSocket() as sock:
+        port = FakePort(sock)
+        udp = UDPServer(responder)
+        udp.makeConnection(port)  # type: ignore[arg-type]
+        query = dns.message.make_query(HIT, "A")
+        udp.datagramReceived(query.to_wire(), ("127.0.0.1", 5353))
+        udp.datagramReceived(b"\x01", ("127.0.0.1", 5354))  # too short: dropped
+        assert port.written == []
+        assert len(sock.sent) == 1
+        data, addr = sock.sent[0]
+        assert addr == ("127.0.0.1", 5353)
+        assert dns.message.from_wire(data).answer[0][0].to_text() == "127.0.0.2"
+        assert udp.send_errors == 0
+
+
+def test_a_failed_sendto_costs_that_reply_only(responder: Responder) -> None:
+    """An OSError from ``sendto`` (a full buffer) is counted and the next query answered."""
+    with RecordingSocket(fail=True) as sock:
+        udp = UDPServer(responder)
+        udp.makeConnection(FakePort(sock))  # type: ignore[arg-type]
+        wire = dns.message.make_query(HIT, "A").to_wire()
+        udp.datagramReceived(wire, ("127.0.0.1", 5353))
+        assert udp.send_errors == 1
+        sock.fail = False
+        udp.datagramReceived(wire, ("127.0.0.1", 5353))
+        assert udp.send_errors == 1 and len(sock.sent) == 1
 
 
 def _tcp(

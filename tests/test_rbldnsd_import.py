@@ -17,8 +17,9 @@ from publisher.rbldnsd import (
     import_rbldnsd,
     read_dataset,
 )
-from tests.conftest import copy_zones
-from tests.test_export import Answer, core_answer, rbldnsd, server_answer, zone_config
+from tests.support.answers import Answer, core_answer, server_answer, zone_config
+from tests.support.publishing import copy_zones
+from tests.support.servers import rbldnsd
 from zoned.core import Responder
 from zoned.service import build_authority
 from zoned.store import ZoneStore

@@ -14,9 +14,9 @@ import pytest
 from client.repq import load_config
 from listformat.hashing import HashScheme
 from listformat.names import OwnerScheme, owner_names
-from tests.conftest import REPO, ZONES
-from tests.test_client import SPF_RECORD, filled_zones
-from tests.zoned_process import Zoned, start_zoned
+from tests.support.client_zones import SPF_RECORD, filled_zones
+from tests.support.repo import REPO, ZONES
+from tests.support.zoned_process import Zoned, start_zoned
 
 pytestmark = pytest.mark.e2e
 

@@ -33,10 +33,7 @@ import dns.rdatatype
 import pytest
 
 from listformat.names import reverse_ip
-from tests.conftest import REPO
 from tests.docsnippets import snippet
-from tests.peer_common import wait_for
-from tests.redis_server import RedisServer, launch_redis
 from tests.rspamd_process import (
     Rspamd,
     Symbol,
@@ -45,7 +42,11 @@ from tests.rspamd_process import (
     options_block,
     running_rspamd,
 )
-from tests.zoned_process import Zoned, start_zoned
+from tests.support.polling import poll
+from tests.support.processes import stop
+from tests.support.redis_server import RedisServer, launch_redis
+from tests.support.repo import REPO
+from tests.support.zoned_process import Zoned, start_zoned
 
 PAGE = "peers/rspamd.md"
 PLUGIN = REPO / "integrations" / "rspamd" / "repzone_reputation.lua"
@@ -497,7 +498,7 @@ def test_a_change_reaches_b(world: World) -> None:
             symbol = got.get("SENDER_REP_SPAM")
             return got if symbol is not None and "(0.00)" not in symbol.options[0] else None
 
-        got_b = wait_for(complete, "B to see the sender's new score", deadline=60)
+        got_b = poll(complete, "B to see the sender's new score", timeout=60)
         lag = time.monotonic() - changed
         got_a = world.scan(world.a, LOW, data)
         assert abs(got_b["SENDER_REP_SPAM"].score - got_a["SENDER_REP_SPAM"].score) < 0.001
@@ -505,8 +506,7 @@ def test_a_change_reaches_b(world: World) -> None:
         print(f"\nlag from A's write to B's symbol: {lag:.2f} s; "
               f"A {got_a['SENDER_REP_SPAM']}, B {got_b['SENDER_REP_SPAM']}")
     finally:
-        sync.terminate()
-        sync.wait(15)
+        stop(sync, 15)
 
 
 def fault_scan(world: World, fault: str, label: str) -> dict[str, Symbol]:

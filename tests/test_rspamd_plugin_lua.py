@@ -12,8 +12,8 @@ from client.asn import AsnZones, parse_cymru, query_name
 from listformat import txt
 from listformat.hashing import HashScheme, hash_token
 from listformat.scoring import rspamd_score
-from tests.conftest import REPO, SHARED
-from tests.peer_common import tool
+from tests.support.processes import tool
+from tests.support.repo import REPO, SHARED
 
 PLUGIN = REPO / "integrations" / "rspamd" / "repzone_reputation.lua"
 VECTORS = SHARED / "vectors" / "rspamd-hash-vectors.json"

@@ -28,7 +28,6 @@ import dns.rrset
 import pytest
 
 from listformat import names
-from tests.conftest import copy_zones, free_port, publish, publish_samples
 from tests.docsnippets import snippet
 from tests.secondaries import (
     DOC_ADDRESS,
@@ -40,11 +39,13 @@ from tests.secondaries import (
     Secondary,
     add_transfer_section,
     start_secondary,
-    tool,
     wait_for,
     zone_transfer_section,
 )
-from tests.zoned_process import Zoned, start_zoned
+from tests.support.ports import free_port
+from tests.support.processes import tool
+from tests.support.publishing import copy_zones, publish, publish_samples
+from tests.support.zoned_process import Zoned, start_zoned
 from zoned.config import load_zones
 
 pytestmark = pytest.mark.e2e
@@ -86,7 +87,6 @@ IP_NAMES = [
 IP_AFTER_NAMES = ["1.2.0.192", "41.2.0.192", names.reverse_ip("2001:db8:7::1")]
 NETWORK_NAMES = ["1.3.16.172", "200.255.31.172", "9.9.30.10"]
 NETWORK_MISSES = ["1.0.32.172", "1.255.15.172", "9.9.31.10"]
-
 
 
 # --------------------------------------------------------------------------- helpers

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.publishing import copy_zones, publish
 from zoned.keys import net_key
 from zoned.store import Change, StoreError, ZoneStore
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = 1_700_000_000
+HASH = "hash.example.net"
 
 
 class Clock:
@@ -296,6 +298,33 @@ def test_journal_trims_to_max_serials(tmp_path: Path, clock: Clock) -> None:
     assert entries is not None and len(entries) == 3
     assert entries[-1].to_serial == serials[-1]
     store.close()
+
+
+def test_the_zone_files_journal_bounds_govern_what_zonepub_keeps(tmp_path: Path) -> None:
+    """journal.max_serials: 2 keeps two change-sets; an older serial takes the full zone.
+
+    The four imports may share a second: a commit whose unix time is not newer takes the
+    old serial + 1 (zoned.serial.next_serial), so each still gets a serial of its own.
+    """
+    zones = copy_zones(tmp_path)
+    path = zones / f"{HASH}.yaml"
+    path.write_text(path.read_text() + "\ntransfer:\n  allow: [127.0.0.1]\n"
+                    "journal:\n  max_serials: 2\n")
+    serials = []
+    for i in range(4):
+        publish(zones, HASH, [{"token": f"bound-{i}@example.com", "n": i + 1}])
+        store = ZoneStore.open_readonly(zones.parent / "var" / HASH)
+        assert store is not None
+        serials.append(store.serial())
+        store.close()
+    reader_store = ZoneStore.open_readonly(zones.parent / "var" / HASH)
+    assert reader_store is not None
+    try:
+        assert reader_store.journal_since(serials[0]) is None
+        kept = reader_store.journal_since(serials[1])
+        assert kept is not None and [e.to_serial for e in kept] == serials[2:]
+    finally:
+        reader_store.close()
 
 
 def test_journal_trims_to_max_bytes(tmp_path: Path, clock: Clock) -> None:

@@ -18,8 +18,8 @@ import dns.rcode
 import lmdb
 import pytest
 
-from tests.conftest import copy_zones, publish_samples
-from tests.test_paths import generated_queries
+from tests.support.publishing import copy_zones, publish_samples
+from tests.support.queries import generated_queries
 from zoned.authority import Authority
 from zoned.core import Responder
 from zoned.keys import net_key

@@ -17,8 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import dns.flags
@@ -26,8 +25,10 @@ import dns.message
 import dns.rcode
 import pytest
 
-from tests.conftest import REPO, copy_zones, publish, publish_samples
-from tests.zoned_process import Zoned, start_zoned
+from tests.support.polling import until
+from tests.support.publishing import copy_zones, publish, publish_samples
+from tests.support.repo import REPO
+from tests.support.zoned_process import Zoned, start_zoned
 
 pytestmark = [pytest.mark.e2e, pytest.mark.adversarial]
 
@@ -35,14 +36,6 @@ IP = "bl.example.net"
 LISTED = f"1.2.0.192.{IP}"  # 192.0.2.1, in the shipped samples
 TEST_ENTRY = f"2.0.0.127.{IP}"  # RFC 5782: from the zone file, not the store
 DEADLINE = 10.0
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def logged(server: Zoned, text: str) -> int:
@@ -103,7 +96,7 @@ def test_truncated_under_a_running_zoned(running: Zoned, zones: Path, keep: floa
     is touched), refuses the store with one line naming the file, and answers SERVFAIL."""
     file = data_file(zones)
     os.truncate(file, int(file.stat().st_size * keep))
-    wait_for(lambda: logged(running, "store refused") > 0, "the refusal")
+    until(lambda: logged(running, "store refused") > 0, "the refusal", DEADLINE)
     servfail_not_nxdomain(running)
     text = running.log.read_text()
     assert f"{file}: damaged" in text
@@ -132,7 +125,7 @@ def test_zeroed_data_file_gives_servfail_and_one_line(running: Zoned, zones: Pat
     file = data_file(zones)
     with open(file, "r+b") as out:
         out.write(bytes(file.stat().st_size))
-    wait_for(lambda: logged(running, "store refused") > 0, "the refusal")
+    until(lambda: logged(running, "store refused") > 0, "the refusal", DEADLINE)
     for _ in range(200):
         assert rcode(running, LISTED) == "SERVFAIL"
     assert logged(running, "store refused") == 1
@@ -203,14 +196,13 @@ def test_store_deleted_and_published_again_is_served(running: Zoned, zones: Path
     """The audit's stale reader: the new store is served within a second of its commit
     (four refreshes), old data is gone, and SIGHUP keeps the new one."""
     shutil.rmtree(data_file(zones).parent)
-    wait_for(lambda: logged(running, "vanished") == 1, "the vanished line")
+    until(lambda: logged(running, "vanished") == 1, "the vanished line", DEADLINE)
     assert rcode(running, LISTED) == "NOERROR"  # the last good snapshot
     publish(zones, IP, [{"token": "192.0.2.77", "n": 50, "sc": 0.9}])
-    wait_for(lambda: rcode(running, f"77.2.0.192.{IP}") == "NOERROR", "the new store",
-             timeout=1.0)
+    until(lambda: rcode(running, f"77.2.0.192.{IP}") == "NOERROR", "the new store", 1.0)
     assert rcode(running, LISTED) == "NXDOMAIN"  # the deleted store's data
     running.process.send_signal(signal.SIGHUP)
-    wait_for(lambda: logged(running, "reloaded") == 1, "the reload")
+    until(lambda: logged(running, "reloaded") == 1, "the reload", DEADLINE)
     assert rcode(running, f"77.2.0.192.{IP}") == "NOERROR"
     assert rcode(running, LISTED) == "NXDOMAIN"
     assert logged(running, "vanished") == 1
@@ -296,7 +288,7 @@ def test_disk_full_during_a_commit(tmp_path: Path, small_disk: Path) -> None:
         filler.unlink()
         again = zonepub(zones, "import", "--zone", IP, str(batch))
         assert again.returncode == 0, again
-        wait_for(lambda: rcode(server, f"1.0.18.198.{IP}") == "NOERROR", "the next serial")
+        until(lambda: rcode(server, f"1.0.18.198.{IP}") == "NOERROR", "the next serial", DEADLINE)
         assert server.ask(IP, "SOA").answer[0][0].serial != serial
         assert rcode(server, LISTED) == "NOERROR"
         assert_alive_without_tracebacks(server)

@@ -17,9 +17,10 @@ import redis
 
 from publisher.cli import main as zonepub
 from publisher.sync import BAD_KEY
-from tests.conftest import REPO, copy_zones
-from tests.redis_cluster import redis_cluster_url  # noqa: F401  (fixture)
-from tests.redis_server import redis_url  # noqa: F401  (fixture)
+from tests.support.publishing import copy_zones
+from tests.support.redis_cluster import redis_cluster_url  # noqa: F401  (fixture)
+from tests.support.redis_server import redis_url  # noqa: F401  (fixture)
+from tests.support.repo import REPO
 from zoned.core import Responder
 from zoned.ratelog import LIMITER
 from zoned.service import build_authority
@@ -155,7 +156,7 @@ def test_exclusions_min_count_and_never_listed(
 
 def test_several_servers_are_merged(zones: Path, redis_url: str, r: redis.Redis,  # noqa: F811
                                     tmp_path: Path) -> None:
-    from tests.redis_server import start_redis
+    from tests.support.redis_server import start_redis
 
     with start_redis(tmp_path / "second") as second_url:
         second = redis.Redis.from_url(second_url)
@@ -191,7 +192,7 @@ def test_redis_cluster_source(zones: Path, redis_cluster_url: str) -> None:  # n
 def test_unreachable_redis_is_an_error_and_writes_nothing(
     zones: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.conftest import free_port
+    from tests.support.ports import free_port
 
     port = free_port()
     assert sync(zones, f"redis://127.0.0.1:{port}/0", "--once") == 1
@@ -253,7 +254,7 @@ def test_learned_verdicts_are_published_from_the_buckets_layout(
 def test_password_in_the_url_is_used_and_never_printed(
     zones: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.redis_server import launch_redis
+    from tests.support.redis_server import launch_redis
 
     server = launch_redis(tmp_path / "auth", "--requirepass", "s3cret-pw")
     try:

@@ -17,8 +17,8 @@ import redis
 from publisher import workers
 from publisher.settings import SourceSettings, source_settings
 from publisher.sync import FullPass, Stats, ZoneSync
-from tests.conftest import copy_zones
-from tests.redis_server import redis_url  # noqa: F401  (fixture)
+from tests.support.publishing import copy_zones
+from tests.support.redis_server import redis_url  # noqa: F401  (fixture)
 from zoned.config import ZoneConfig, load_zone_file
 
 NOW_MS = 1_763_769_600_000

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,12 +21,15 @@ from publisher.plan import DeleteGuard, Plan, PlanRefused
 from publisher.records import owner_keys
 from publisher.settings import source_settings
 from publisher.sync import Runner, ZoneSync
-from tests.conftest import REPO, copy_zones
-from tests.redis_server import (
+from tests.support.polling import until
+from tests.support.processes import stop
+from tests.support.publishing import copy_zones
+from tests.support.redis_server import (
     RedisServer,
     launch_redis,
     redis_url,  # noqa: F401  (fixture)
 )
+from tests.support.repo import REPO
 from zoned.config import ZoneConfig, load_zone_file
 from zoned.store import ZoneStore
 
@@ -35,15 +38,6 @@ pytestmark = pytest.mark.adversarial
 IP = "bl.example.net"
 NOW_MS = 1_763_769_600_000
 GOOD = {"n": 20, "l": NOW_MS, "v1m": 12}
-
-
-def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"not within {timeout} s")
 
 
 # --------------------------------------------------------------------------- in memory
@@ -198,15 +192,14 @@ class Continuous:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "publisher.cli", "-c", str(self.zones), "sync",
                  "--zone", IP, "--redis", self.redis.url], cwd=REPO, stdout=sink, stderr=sink)
-        until(lambda: "full sync" in self.log.read_text(), 20)
+        until(lambda: "full sync" in self.log.read_text(), "the full sync", 20)
 
     def text(self) -> str:
         return self.log.read_text()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
+        if self.process is not None:
+            stop(self.process)
         self.redis.stop()
 
 
@@ -230,17 +223,17 @@ def test_a_mass_del_does_not_empty_the_zone_through_the_live_path(
     assert len(_published(config)) == 20
     # 6 of 20 (the 30% share) since the last full pass: applied.
     client.delete(*[f"RR:i:192.0.2.{i}" for i in range(1, 7)])
-    until(lambda: len(_published(config)) == 14)
+    until(lambda: len(_published(config)) == 14, "14 tokens published", 15.0)
     # Every further deletion is held; additions and changes still arrive.
     client.delete(*[f"RR:i:192.0.2.{i}" for i in range(7, 21)])
     client.hset("RR:i:192.0.2.200", mapping=GOOD)
-    until(lambda: "192.0.2.200" in _published(config))
+    until(lambda: "192.0.2.200" in _published(config), "192.0.2.200 published", 15.0)
     assert len(_published(config)) == 15
     client.hset("RR:i:192.0.2.7", mapping={**GOOD, "n": 77})  # a held key recreated
-    until(lambda: "n=77" in _published(config).get("192.0.2.7", ""))
+    until(lambda: "n=77" in _published(config).get("192.0.2.7", ""), "n=77 for 192.0.2.7", 15.0)
     client.delete("RR:i:192.0.2.200")
     client.hset("RR:i:192.0.2.201", mapping=GOOD)
-    until(lambda: "192.0.2.201" in _published(config))
+    until(lambda: "192.0.2.201" in _published(config), "192.0.2.201 published", 15.0)
     assert "192.0.2.200" in _published(config)
     assert continuous.text().count("ERROR publisher.sync: zone=bl.example.net deletions held:") == 1
     assert "Traceback" not in continuous.text()
@@ -251,6 +244,6 @@ def test_a_mass_del_does_not_empty_the_zone_through_the_live_path(
     assert sorted(_published(config)) == ["192.0.2.201", "192.0.2.7"]
     # The running sync sees the operator's serial and deletes live again.
     client.hset("RR:i:192.0.2.202", mapping=GOOD)
-    until(lambda: "deletions resumed" in continuous.text())
+    until(lambda: "deletions resumed" in continuous.text(), "deletions resumed", 15.0)
     client.delete("RR:i:192.0.2.201")
-    until(lambda: "192.0.2.201" not in _published(config))
+    until(lambda: "192.0.2.201" not in _published(config), "192.0.2.201 deleted", 15.0)

@@ -13,8 +13,7 @@ import json
 import re
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,11 @@ import redis
 from publisher.cli import main as zonepub
 from publisher.describe import describe_answer
 from publisher.sync import BAD_KEY
-from tests.conftest import REPO, copy_zones
-from tests.redis_server import redis_url  # noqa: F401  (fixture)
+from tests.support.polling import until
+from tests.support.processes import stop
+from tests.support.publishing import copy_zones
+from tests.support.redis_server import redis_url  # noqa: F401  (fixture)
+from tests.support.repo import REPO
 from zoned import keys
 from zoned.config import ZoneConfig, load_zone_file
 from zoned.ratelog import LIMITER
@@ -37,15 +39,6 @@ NOW_MS = 1_763_769_600_000
 GOOD = {"n": "20", "l": str(NOW_MS), "v1m": "12"}
 GOOD_TXT = "v=1;n=20;sc=0.7241;l=1763769600;v1m=12"
 BIG = 10 * 1024 * 1024
-
-
-def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"not within {timeout} s")
 
 
 def fill_junk(client: redis.Redis) -> None:
@@ -154,7 +147,7 @@ def test_continuous_sync_survives_junk_written_while_it_runs(
             [sys.executable, "-m", "publisher.cli", "-c", str(zones), "sync", "--zone", IP,
              "--redis", redis_url], cwd=REPO, stdout=sink, stderr=sink)
     try:
-        until(lambda: "full sync" in log.read_text(), 20)
+        until(lambda: "full sync" in log.read_text(), "the full sync", 20)
         assert COUNTS in log.read_text()
         assert set(published(config)) == GOOD_HOSTS
         # Junk through keyspace notifications: each kind once more, then a good key.
@@ -168,13 +161,12 @@ def test_continuous_sync_survives_junk_written_while_it_runs(
         r.delete("RR:i:192.0.2.3")
         r.rpush("RR:i:192.0.2.3", "x")
         r.hset("RR:i:192.0.2.70", mapping=GOOD)
-        until(lambda: "192.0.2.70" in published(config))
+        until(lambda: "192.0.2.70" in published(config), "192.0.2.70 published", 15.0)
         assert process.poll() is None, log.read_text()
         assert set(published(config)) == GOOD_HOSTS | {"192.0.2.70"}
         assert "Traceback" not in log.read_text()
     finally:
-        process.terminate()
-        process.wait(10)
+        stop(process)
     assert process.returncode == 0, log.read_text()
 
 

@@ -20,8 +20,9 @@ import dns.message
 import dns.rcode
 import pytest
 
-from tests.conftest import copy_zones, publish_samples
-from tests.zoned_process import Zoned, start_zoned
+from tests.support.polling import until
+from tests.support.publishing import copy_zones, publish_samples
+from tests.support.zoned_process import Zoned, start_zoned
 from zoned.framing import Framer, frame
 
 pytestmark = [pytest.mark.e2e, pytest.mark.adversarial]
@@ -72,15 +73,6 @@ def rss(pid: int) -> int:
 
 def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def wait_for(condition: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not within {seconds} s: {what}")
 
 
 _QUERY = dns.message.make_query(HIT, "A").to_wire()
@@ -180,16 +172,15 @@ def test_two_thousand_idle_connections_leave_udp_answering_and_the_cap_holding(
     base = open_fds(server.process.pid)
     idle = [connect(server) for _ in range(held)]
     try:
-        wait_for(lambda: open_fds(server.process.pid) >= base + held, 10,
-                 f"zoned holding {held} connections")
+        until(lambda: open_fds(server.process.pid) >= base + held, f"{held} connections held", 10)
         assert server.ask(HIT).answer[0][0].to_text() == "127.0.0.2"
         # One more from the same source: over the per-source cap, closed at once.
         extra = connect(server)
-        wait_for(lambda: closed_by_peer(extra), 5, "the connection over the cap refused")
+        until(lambda: closed_by_peer(extra), "the connection over the cap refused", 5)
         extra.close()
         # Another source at the total cap: answered; the connection idle longest made room.
         assert tcp_ask(server, ATTACKER).rcode() == dns.rcode.NOERROR
-        wait_for(lambda: closed_by_peer(idle[0]), 5, "the oldest idle connection evicted")
+        until(lambda: closed_by_peer(idle[0]), "the oldest idle connection evicted", 5)
         assert not any(closed_by_peer(sock) for sock in idle[1:])
         assert server.ask(HIT).answer[0][0].to_text() == "127.0.0.2"
     finally:

@@ -24,7 +24,7 @@ from publisher.rbldnsd import DATASET_KINDS, DatasetError, dataset_entries
 from publisher.records import RecordError, load_entries, owner_keys
 from publisher.settings import source_settings
 from publisher.sync import Stats, ZoneSync, _Token
-from tests.conftest import copy_zones
+from tests.support.publishing import copy_zones
 from zoned import keys
 from zoned.config import ZoneConfig, load_zone_file
 

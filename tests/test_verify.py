@@ -21,8 +21,9 @@ from client.facts import DkimResult, Facts, facts_from_message
 from client.selectorconfig import SelectorConfig
 from client.selectors import spf_token
 from listformat.names import OwnerScheme
-from tests.conftest import copy_zones, free_port, publish
-from tests.zoned_process import Zoned, start_zoned
+from tests.support.ports import free_port
+from tests.support.publishing import copy_zones, publish
+from tests.support.zoned_process import Zoned, start_zoned
 
 dkim = pytest.importorskip("dkim")
 spf = pytest.importorskip("spf")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from publisher.cli import main as zonepub
-from tests.conftest import copy_zones
+from tests.support.publishing import copy_zones
 from zoned.config import load_zones
 from zoned.store import ZoneStore
 

@@ -28,8 +28,8 @@ from listformat import names
 from listformat.hashing import HashScheme
 from listformat.names import OwnerScheme
 from tests.adversarial.mutations import Seed, name_wire, real_queries
-from tests.conftest import copy_zones, publish_samples
-from tests.zoned_process import Zoned, start_zoned
+from tests.support.publishing import copy_zones, publish_samples
+from tests.support.zoned_process import Zoned, start_zoned
 
 IP = "bl.example.net"
 KEY = dns.tsig.Key("fuzz-key.", base64.b64encode(b"repzone-fuzz-key-of-32-bytes-len").decode())

@@ -25,7 +25,7 @@ import pytest
 
 from tests.adversarial import target
 from tests.adversarial.mutations import Generator
-from tests.zoned_process import Zoned
+from tests.support.zoned_process import Zoned
 
 pytestmark = pytest.mark.adversarial
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import resource
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +12,10 @@ import dns.exception
 import dns.message
 import dns.query
 
-from tests.conftest import REPO, free_port
+from tests.support.polling import TimedOut, poll
+from tests.support.ports import free_port
+from tests.support.processes import stop
+from tests.support.repo import REPO
 
 IP = "bl.example.net"
 
@@ -31,14 +32,7 @@ class Zoned:
         return dns.query.udp(query, "127.0.0.1", port=self.port, timeout=2)
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop(self.process)
 
 
 def start_zoned(zones: Path, log: Path, *extra: str, nofile: int | None = None) -> Zoned:
@@ -55,14 +49,19 @@ def start_zoned(zones: Path, log: Path, *extra: str, nofile: int | None = None) 
         cwd=REPO, preexec_fn=limit if nofile is not None else None,
     )
     server = Zoned(process, port, zones, log)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+
+    def answered() -> bool | None:
         if process.poll() is not None:
             raise RuntimeError(f"zoned exited with {process.returncode}: {log.read_text()}")
         try:
             server.ask(f"2.0.0.127.{IP}")
-            return server
+            return True
         except (dns.exception.Timeout, OSError):
-            time.sleep(0.05)
-    server.stop()
-    raise RuntimeError("zoned did not answer in 15 s")
+            return None
+
+    try:
+        poll(answered, "zoned to answer", 15)
+    except TimedOut:
+        server.stop()
+        raise RuntimeError("zoned did not answer in 15 s") from None
+    return server

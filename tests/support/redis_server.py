@@ -14,9 +14,7 @@ Tests that need a server of their own (to stop it, or a second one) use
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +22,10 @@ from pathlib import Path
 
 import pytest
 import redis
+
+from tests.support.polling import TimedOut, poll
+from tests.support.ports import free_port
+from tests.support.processes import log_tail, stop
 
 
 @dataclass
@@ -43,26 +45,7 @@ class RedisServer:
 
     def stop(self) -> None:
         """Terminate the server and wait for it (SIGKILL after 5 s)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _log_tail(path: Path) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-10:])
-    except OSError:
-        return "(no log)"
+        stop(self.process, 5)
 
 
 def launch_redis(directory: Path, *extra: str, port: int | None = None,
@@ -77,28 +60,36 @@ def launch_redis(directory: Path, *extra: str, port: int | None = None,
         raise RuntimeError("redis-server is not installed (Debian package redis-server)")
     directory.mkdir(parents=True, exist_ok=True)
     for _attempt in range(1 if port is not None else 5):
-        chosen = port or _free_port()
+        chosen = port or free_port()
         log = directory / f"redis-{chosen}.log"
         process = subprocess.Popen(
             [binary, "--port", str(chosen), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(directory), "--logfile", str(log), *extra],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         server = RedisServer(chosen, directory, process)
-        deadline = time.monotonic() + timeout
-        while process.poll() is None and time.monotonic() < deadline:
+
+        def answered(server: RedisServer = server) -> bool | None:
+            """True once it answers, False if it exited (a taken port), else None."""
+            if server.process.poll() is not None:
+                return False
             client = server.client()
             try:
-                if client.ping():
-                    return server
+                return True if client.ping() else None
             except redis.AuthenticationError:
-                return server  # it answered: it wants a password (--requirepass)
+                return True  # it answered: it wants a password (--requirepass)
             except redis.ConnectionError:
-                time.sleep(0.02)
+                return None
             finally:
                 client.close()
+
+        try:
+            if poll(answered, f"redis-server on port {chosen}", timeout, interval=0.02):
+                return server
+        except TimedOut:
+            pass
         server.stop()
-        if "Address already in use" not in _log_tail(log):
-            raise RuntimeError(f"redis-server on port {chosen} did not start:\n{_log_tail(log)}")
+        if "Address already in use" not in log_tail(log):
+            raise RuntimeError(f"redis-server on port {chosen} did not start:\n{log_tail(log)}")
     raise RuntimeError("redis-server found no free port")
 
 

@@ -14,6 +14,9 @@ import pytest
 import redis
 import redis.cluster
 
+from tests.support.polling import TimedOut, until
+from tests.support.processes import stop
+
 
 def _cluster_port() -> int:
     """A free port whose cluster bus port (port + 10000, at most 65535) is free too."""
@@ -35,13 +38,19 @@ def _free(port: int) -> bool:
 
 def _wait_ping(port: int, deadline: float) -> None:
     client = redis.Redis(port=port, socket_timeout=1)
-    while time.monotonic() < deadline:
+
+    def pong() -> bool:
         try:
-            if client.ping():
-                return
+            return bool(client.ping())
         except redis.exceptions.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError(f"redis-server on port {port} did not start")
+            return False
+
+    try:
+        until(pong, f"redis-server on port {port}", deadline - time.monotonic())
+    except TimedOut:
+        raise RuntimeError(f"redis-server on port {port} did not start") from None
+    finally:
+        client.close()
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +95,4 @@ def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield f"redis://127.0.0.1:{ports[0]}/0"
     finally:
         for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(10)
+            stop(process)
