@@ -11,9 +11,11 @@ store key directly.
 
 Anything else (a key of another type or gone, other fields, an absent or malformed
 field, an IPv6 or masked token, a TXT record over 255 bytes) is handed back: the pass
-reads it whole and judges it with :meth:`publisher.sync.ZoneSync.evaluate`, which also
-logs and counts it.  Both paths must give byte-identical store entries and the same
-counts: tests/test_sync_fastpath.py compares them.
+reads it whole and judges it with :meth:`publisher.judge.Judge.evaluate`, which also
+logs and counts it.  What to judge by (the selector, the processor chain, the scoring
+parameters) the fast path takes from the same :class:`~publisher.judge.Judge`.  Both
+paths must give byte-identical store entries and the same counts:
+tests/test_sync_fastpath.py compares them.
 """
 
 from __future__ import annotations
@@ -22,18 +24,17 @@ import math
 import re
 import socket
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from listformat import names, tokens, txt
 from listformat.scoring import TANH_SCALE, TANH_SHIFT
+from publisher.judge import Judge, Stats
 from publisher.records import owner_keys
+from publisher.source import RedisSource
 from zoned.answers import token_answer
 from zoned.keys import V4
 from zoned.packed import single, txt_rdata
 from zoned.wire import T_TXT
-
-if TYPE_CHECKING:
-    from publisher.sync import Stats, ZoneSync
 
 _TXT_KEY = re.compile(r"[a-z][a-z0-9_.-]*")
 _MAX_TXT = txt.MAX_LENGTH
@@ -54,21 +55,18 @@ def _number_text(value: float) -> str:
 
 
 class RspamdFastPath:
-    """Judges batches of one zone's ``rspamd``-layout replies as ZoneSync.evaluate would."""
+    """Judges batches of one zone's ``rspamd``-layout replies as Judge.evaluate would."""
 
-    def __init__(self, sync: ZoneSync) -> None:
-        config = sync.config
+    def __init__(self, judge: Judge) -> None:
+        config = judge.config
         self.config = config
-        self.prefix_length = len(sync.prefix)
-        self.selector = sync.settings.selector
+        self.prefix_length = len(judge.prefix)
+        self.selector = judge.settings.selector
         self.ip_v4 = self.selector == "ip" and config.scheme.kind == "ip"
-        self.exclusions = sync.exclusions
-        self.never = sync.never
-        self.screen = bool(sync.exclusions) or bool(sync.never)
-        self.min_count = sync.settings.min_count
-        self.lower_bound = sync.params.lower_bound
-        self.reject_score = sync.params.reject_score
-        self.mults = sync.params.rspamd_buckets
+        self.chain = judge.chain
+        self.lower_bound = judge.params.lower_bound
+        self.reject_score = judge.params.reject_score
+        self.mults = judge.params.rspamd_buckets
         # The field of the first configured bucket (Rspamd's default: v1m), its weight,
         # and its TXT key ("" when TXT cannot carry that name).
         first = next(iter(self.mults), "1m")
@@ -88,10 +86,10 @@ class RspamdFastPath:
         ]
 
     @staticmethod
-    def applies(sync: ZoneSync) -> bool:
-        """Whether this fast path can stand in for the general one in ``sync``'s zone."""
-        return (sync.settings.layout == "rspamd" and sync.config.publish_txt
-                and sync.source.raw_capable())
+    def applies(judge: Judge, source: RedisSource) -> bool:
+        """Whether this fast path can stand in for the general one, judging ``source``."""
+        return (judge.settings.layout == "rspamd" and judge.config.publish_txt
+                and source.raw_capable())
 
     def _score_entry(self, score: float, a_by_code: dict[object, bytes]
                      ) -> tuple[bytes, str]:
@@ -114,12 +112,11 @@ class RspamdFastPath:
 
         ``values`` are each key's HMGET of :attr:`fields`, ``lengths`` its HLEN (as
         RedisSource.scan_fetch reads them).  For the keys it handles, the same entries
-        and counts as ZoneSync.evaluate.
+        and counts as Judge.evaluate.
         """
         plen = self.prefix_length
         ip_v4 = self.ip_v4
-        screen = self.screen
-        min_count = self.min_count
+        drops = self.chain.drops
         lower_bound = self.lower_bound
         reject_score = self.reject_score
         if not self._by_index:
@@ -200,12 +197,13 @@ class RspamdFastPath:
                     groups = f"{v_group}{int(mean)}"
                 else:
                     groups = f"{v_group}{mean!r}"
-            # -- screens, in ZoneSync.evaluate's order
-            if screen and (self.exclusions.excludes(token) or self.never.excludes(token)):
-                excluded += 1
-                continue
-            if n < min_count:
-                below_min += 1
+            # -- the processor chain
+            dropped = drops(token, n)
+            if dropped is not None:
+                if dropped == "excluded":
+                    excluded += 1
+                else:
+                    below_min += 1
                 continue
             # -- listformat.scoring.rspamd_score, then round(score, 4) as a table index.  Its
             # clamp changes nothing: the mean is finite, so tanh gives [-1, 1], not NaN.

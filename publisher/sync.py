@@ -11,8 +11,11 @@ Every write is checked against the zone's delete guard: a full pass's plan as a 
 (:meth:`publisher.plan.Plan.check`), incremental passes by the deletions they add up
 to since the last full pass (:mod:`publisher.guard`).  In continuous mode a full pass
 past the guard still applies its additions and changes and holds its deletions, as the
-live path does; :meth:`ZoneSync.health` shows it.  Keys that cannot be read as a token
-of the zone are skipped and counted, whatever is wrong with them.
+live path does; :meth:`ZoneSync.health` shows it.  What to publish for each token read
+is the zone's :class:`~publisher.judge.Judge`'s to say (the general path, and the fast
+path of :mod:`publisher.fastpath` in full passes, in forked workers where there are
+CPUs for them); keys that cannot be read as a token of the zone are skipped and
+counted, whatever is wrong with them.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from listformat import names, tokens
 from publisher import layouts
 from publisher.fastpath import RspamdFastPath
 from publisher.guard import LiveDeletes, Transition
+from publisher.judge import Judge, Keep, Publish, SourceToken, Stats
 from publisher.plan import (
     DeleteGuard,
     Plan,
@@ -35,21 +38,17 @@ from publisher.plan import (
     full_plan,
     partial_plan,
 )
-from publisher.processors import Exclusions, never_listed
 from publisher.progress import Progress
-from publisher.records import RecordError, TokenRecord, entries, owner_keys
 from publisher.settings import SourceSettings
 from publisher.source import RedisSource, SourceError
-from publisher.workers import default_workers
+from publisher.workers import Judged, default_workers
 from publisher.workers import run as run_workers
 from zoned.config import ZoneConfig
 from zoned.ratelog import limited
-from zoned.store import ZoneStore
+from zoned.store import Transaction, ZoneStore
 
 log = logging.getLogger(__name__)
 
-KEEP = None  # a key we could not read: leave what is published for it alone
-BAD_KEY = "publisher-bad-key"  # ratelog kind: skipped keys, which anyone writing to Redis makes
 DELETE_GUARD = "publisher-delete-guard"  # ratelog kind: deletions held or resumed
 
 
@@ -57,32 +56,6 @@ def _text(raw: bytes) -> str:
     """A key's text; bytes that are not UTF-8 survive as surrogates, which
     listformat.tokens rejects, so two junk keys never become one token."""
     return raw.decode("utf-8", "surrogateescape")
-
-
-def shown(key: bytes, limit: int = 100) -> str:
-    """A Redis key for a log line: quoted, and cut when it is long."""
-    if len(key) <= limit:
-        return repr(key)
-    return f"{key[:limit]!r}... ({len(key):,} bytes)"
-
-
-@dataclass
-class Stats:
-    """What a sync saw; skipped keys are counted by reason, never fatal."""
-
-    keys: int = 0
-    published: int = 0
-    gone: int = 0
-    not_ours: int = 0
-    wrong_type: int = 0
-    bad_fields: int = 0
-    bad_token: int = 0
-    excluded: int = 0
-    below_min: int = 0
-
-    def line(self) -> str:
-        parts = [f"{name}={value}" for name, value in vars(self).items() if value]
-        return " ".join(parts) or "nothing"
 
 
 @dataclass
@@ -108,16 +81,6 @@ class Health:
     deletes_since_full: int  # deletions the live path applied since that pass
     deletes_held: int  # deletions the delete guard keeps back (0: none)
     holding_since: float | None  # time.time() when it started holding
-
-
-@dataclass
-class _Token:
-    """One token's data as read: the key that named it, its raw token, every server's hash."""
-
-    key: bytes
-    raw: str
-    hashes: list[dict[bytes, bytes]]
-    wrong_type: bool
 
 
 @dataclass
@@ -150,48 +113,40 @@ class ZoneSync:
                                             cluster=settings.cluster)
         self.batch = batch
         self.store = ZoneStore.for_zone(config)
-        ip_tokens = settings.selector in tokens.IP_SELECTORS
-        self.exclusions = Exclusions.load(settings.exclude, ip=ip_tokens,
-                                          widest=config.widest_prefix)
-        self.never = never_listed(config)
-        self.params = layouts.ScoringParams(
-            lower_bound=settings.lower_bound,
-            reject_score=settings.reject_score,
-            buckets={b.name: b.mult for b in settings.buckets},
-        )
-        self.bucket_names = [b.name for b in settings.buckets]
-        self.prefix = settings.prefix.encode()
+        self.judge = Judge.for_zone(config, settings)
         self.state = _State()
         # Full passes judge the common case without the general path's objects.
-        self.fast = RspamdFastPath(self) if RspamdFastPath.applies(self) else None
+        self.fast = (RspamdFastPath(self.judge)
+                     if RspamdFastPath.applies(self.judge, self.source) else None)
 
     def close(self) -> None:
         self.source.close()
         self.store.close()
 
-    # -- reading and judging tokens ---------------------------------------------------
-    def read(self, keys: Sequence[bytes], stats: Stats) -> list[_Token]:
+    # -- reading tokens --------------------------------------------------------------
+    def read(self, keys: Sequence[bytes], stats: Stats) -> list[SourceToken]:
         """The records of the tokens ``keys`` belong to, each merged across servers.
 
         In the ``buckets`` layout a token is spread over one key per bucket: a change to
         any of them re-reads them all and joins their fields.
         """
         layout = self.settings.layout
+        prefix = self.judge.prefix
         if layout != "buckets":
-            return [_Token(f.key, _text(f.key[len(self.prefix):]), f.hashes, f.wrong_type)
+            return [SourceToken(f.key, _text(f.key[len(prefix):]), f.hashes, f.wrong_type)
                     for f in self.source.fetch(keys)]
         groups: dict[str, list[bytes]] = {}
         for key in keys:
-            raw = _text(key[len(self.prefix):])
+            raw = _text(key[len(prefix):])
             token_key = layouts.token_key(layout, raw)
             if token_key is None:
                 stats.keys += 1
                 stats.not_ours += 1
                 continue
             if token_key not in groups:
-                groups[token_key] = [self.prefix + k.encode("utf-8", "surrogateescape")
+                groups[token_key] = [prefix + k.encode("utf-8", "surrogateescape")
                                      for k in layouts.record_keys(layout, raw,
-                                                                  self.bucket_names)]
+                                                                  self.judge.bucket_names)]
         wanted = [key for group in groups.values() for key in group]
         fetched = {f.key: f for f in self.source.fetch(wanted)}
         servers = len(self.source.clients())
@@ -204,56 +159,8 @@ class ZoneSync:
                 wrong |= item.wrong_type
                 for index, fields in enumerate(item.per_server):
                     joined[index].update(fields)
-            result.append(_Token(group[0], token_key, [j for j in joined if j], wrong))
+            result.append(SourceToken(group[0], token_key, [j for j in joined if j], wrong))
         return result
-
-    def evaluate(self, item: _Token, stats: Stats) -> tuple[str | None,
-                                                            list[tuple[bytes, bytes]] | None]:
-        """(token, its store entries); entries [] to unpublish, None (KEEP) to leave alone."""
-        stats.keys += 1
-        try:
-            token = tokens.token_of(self.settings.selector, item.raw)
-        except tokens.TokenError as exc:
-            stats.bad_token += 1
-            limited(log, BAD_KEY, logging.WARNING, "zone=%s key %s skipped: %s",
-                    self.config.origin, shown(item.key), exc)
-            return None, KEEP
-        if token is None:
-            stats.not_ours += 1
-            return None, KEEP
-        if item.wrong_type:
-            stats.wrong_type += 1
-            limited(log, BAD_KEY, logging.WARNING, "zone=%s key %s is not a hash; skipped",
-                    self.config.origin, shown(item.key))
-            return token, KEEP
-        if not item.hashes:
-            stats.gone += 1
-            return token, []
-        try:
-            counters = layouts.merge(
-                [layouts.parse(self.settings.layout, fields) for fields in item.hashes])
-        except layouts.LayoutError as exc:
-            stats.bad_fields += 1
-            limited(log, BAD_KEY, logging.WARNING, "zone=%s key %s skipped: %s",
-                    self.config.origin, shown(item.key), exc)
-            return token, KEEP
-        if self.exclusions.excludes(token) or self.never.excludes(token):
-            stats.excluded += 1
-            return token, []
-        if layouts.message_count(counters) < self.settings.min_count:
-            stats.below_min += 1
-            return token, []
-        score = layouts.score(self.settings.layout, counters, self.params)
-        fields = layouts.txt_fields(counters, score, scoring=self.params)
-        try:
-            result = entries(self.config, TokenRecord(shown(item.key), token, fields))
-        except RecordError as exc:
-            stats.bad_token += 1
-            limited(log, BAD_KEY, logging.WARNING, "zone=%s key %s skipped: %s",
-                    self.config.origin, shown(item.key), exc)
-            return None, KEEP
-        stats.published += 1
-        return token, result
 
     # -- passes --------------------------------------------------------------------
     def full(self, *, dry_run: bool = False, force: bool = False, hold: bool = False,
@@ -273,7 +180,7 @@ class ZoneSync:
                 first = self._first(full, workers)
                 if first is not None:
                     return first
-            run_workers(full, workers)
+            full.in_workers(workers)
         else:
             while not full.step():
                 pass
@@ -290,7 +197,7 @@ class ZoneSync:
         with self.store.transaction() as txn:
             if self.store.count():  # checked again under the write lock
                 return None
-            run_workers(full, workers, txn)
+            full.in_workers(workers, txn)
             plan = Plan(txn.serial_before, 0, adds=full.desired)
             if not plan.empty:
                 log.info("zone=%s committing %s", self.config.origin, plan.summary())
@@ -304,12 +211,13 @@ class ZoneSync:
         started = time.monotonic()
         stats = Stats()
         updates: dict[bytes, bytes | None] = {}
+        judge = self.judge
         for item in self.read(keys, stats):
-            token, result = self.evaluate(item, stats)
-            if token is None or result is KEEP:
+            outcome = judge.evaluate(item, stats)
+            if isinstance(outcome, Keep):
                 continue
-            new = dict(result)
-            for key in self._owner_keys(token):
+            new = dict(outcome.entries) if isinstance(outcome, Publish) else {}
+            for key in judge.owner_keys(outcome.token):
                 updates[key] = new.get(key)
         if self.state.full_pass is not None:
             # A reconciliation is scanning: what we read now is newer than what it read.
@@ -352,12 +260,6 @@ class ZoneSync:
             limited(log, DELETE_GUARD, logging.WARNING,
                     "zone=%s deletions resumed: the delete guard holds nothing back",
                     self.config.origin)
-
-    def _owner_keys(self, token: str) -> list[bytes]:
-        try:
-            return owner_keys(self.config, token)
-        except names.OwnerNameError:
-            return []
 
     # -- continuous mode -------------------------------------------------------------
     def step(self, now: float, flush_delay: float, max_dirty: int) -> bool:
@@ -416,7 +318,7 @@ class ZoneSync:
                     if not isinstance(channel, bytes):
                         continue
                     key = channel.split(b":", 1)[1] if b":" in channel else b""
-                    if key.startswith(self.prefix):
+                    if key.startswith(self.judge.prefix):
                         if not state.dirty:
                             state.dirty_since = now
                         state.dirty.add(key)
@@ -502,18 +404,46 @@ class FullPass:
         """
         return self._judge(self.sync.read(keys, self.stats))
 
-    def _judge(self, items: list[_Token]) -> dict[bytes, bytes]:
-        sync = self.sync
+    def _judge(self, items: list[SourceToken]) -> dict[bytes, bytes]:
+        judge = self.sync.judge
         added: dict[bytes, bytes] = {}
         for item in items:
-            token, result = sync.evaluate(item, self.stats)
-            if result is KEEP:
-                if token is not None:
-                    self.keep.update(sync._owner_keys(token))
-                continue
-            added.update(result)
+            outcome = judge.evaluate(item, self.stats)
+            if isinstance(outcome, Publish):
+                added.update(outcome.entries)
+            elif isinstance(outcome, Keep) and outcome.token is not None:
+                self.keep.update(judge.owner_keys(outcome.token))
         self.desired.update(added)
         return added
+
+    def in_workers(self, workers: int, txn: Transaction | None = None) -> None:
+        """Judge every batch in ``workers`` processes (:mod:`publisher.workers`), on the
+        fast path; the caller finishes the pass.
+
+        With ``txn`` (an empty store's transaction), each batch's entries are also put
+        in it as they come: the merge is otherwise idle while the workers judge.
+        """
+        sync = self.sync
+        run_workers(sync.judge, sync.source.scan_keys(sync.batch), workers,
+                    lambda size, judged: self._merge(size, judged, txn))
+
+    def _merge(self, size: int, judged: Judged, txn: Transaction | None) -> None:
+        """One batch a worker judged, its keys left to the general path judged here."""
+        desired, slow, (keys, published, excluded, below_min) = judged
+        self.desired.update(desired)
+        if txn is not None:
+            txn.put_many(list(desired.items()))
+        stats = self.stats
+        stats.keys += keys
+        stats.published += published
+        stats.excluded += excluded
+        stats.below_min += below_min
+        if slow:
+            general = self.judge_general(slow)
+            if txn is not None:
+                txn.put_many(list(general.items()))
+        if self.progress is not None:
+            self.progress.add(size)
 
     def finish(self, *, dry_run: bool = False, force: bool = False,
                hold: bool = False) -> Result:

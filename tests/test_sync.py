@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from publisher.cli import main as zonepub
-from publisher.sync import BAD_KEY
+from publisher.judge import BAD_KEY
 from tests.conftest import REPO, copy_zones
 from tests.redis_cluster import redis_cluster_url  # noqa: F401  (fixture)
 from tests.redis_server import redis_url  # noqa: F401  (fixture)

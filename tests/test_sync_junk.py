@@ -22,7 +22,7 @@ import redis
 
 from publisher.cli import main as zonepub
 from publisher.describe import describe_answer
-from publisher.sync import BAD_KEY
+from publisher.judge import BAD_KEY
 from tests.conftest import REPO, copy_zones
 from tests.redis_server import redis_url  # noqa: F401  (fixture)
 from zoned import keys
