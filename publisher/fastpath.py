@@ -116,6 +116,7 @@ class RspamdFastPath:
         plen = self.prefix_length
         ip_v4 = self.ip_v4
         drops = self.chain.drops
+        drops_nothing = self.chain.drops_nothing
         lower_bound = self.lower_bound
         reject_score = self.reject_score
         if not self._by_index:
@@ -192,7 +193,7 @@ class RspamdFastPath:
                     slow.append(key)
                     continue
             # -- the processor chain
-            dropped = drops(token, n)
+            dropped = None if drops_nothing else drops(token, n)
             if dropped is not None:
                 if dropped == "excluded":
                     excluded += 1

@@ -114,9 +114,14 @@ class Chain:
     # Whether a screen has anything to exclude: most zones have none, and asking an
     # empty one costs a parse of the token.
     screens: bool = field(init=False)
+    # Whether the chain drops nothing at all (no screens, no minimum): a hot loop need
+    # not ask it.
+    drops_nothing: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "screens", bool(self.exclusions) or bool(self.never))
+        screens = bool(self.exclusions) or bool(self.never)
+        object.__setattr__(self, "screens", screens)
+        object.__setattr__(self, "drops_nothing", not screens and self.min_count <= 0)
 
     @classmethod
     def for_zone(cls, config: ZoneConfig, settings: SourceSettings) -> Chain:
