@@ -3,9 +3,8 @@
 A full sync SCANs the source, turns every key into store entries, diffs the result
 against the store and commits it as one serial (:mod:`publisher.plan`).  An incremental
 sync does the same for the keys keyspace notifications named, at a cost that grows with
-the number of keys, not the size of the zone.  :class:`Runner` keeps several zones in
-step: notifications for low latency, a periodic full pass for whatever they missed, and
-retries with backoff while Redis is away -- the store keeps its last good serial.
+the number of keys, not the size of the zone.  When each runs in continuous mode
+(notifications, reconciliation, Redis away and back) is :mod:`publisher.live`'s to say.
 
 Every write is checked against the zone's delete guard: a full pass's plan as a whole
 (:meth:`publisher.plan.Plan.check`), incremental passes by the deletions they add up
@@ -22,9 +21,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from publisher import layouts
 from publisher.fastpath import RspamdFastPath
@@ -40,7 +38,7 @@ from publisher.plan import (
 )
 from publisher.progress import Progress
 from publisher.settings import SourceSettings
-from publisher.source import RedisSource, SourceError
+from publisher.source import RedisSource
 from publisher.workers import Judged, default_workers
 from publisher.workers import run as run_workers
 from zoned.config import ZoneConfig
@@ -83,20 +81,6 @@ class Health:
     holding_since: float | None  # time.time() when it started holding
 
 
-@dataclass
-class _State:
-    """Connection state of a zone's source in continuous mode."""
-
-    subscriptions: list[Any] | None = None
-    dirty: set[bytes] = field(default_factory=set)
-    dirty_since: float = 0.0
-    next_reconcile: float = 0.0
-    down: bool = False
-    retry_at: float = 0.0
-    backoff: float = 0.0
-    full_pass: FullPass | None = None
-
-
 class ZoneSync:
     """Keeps one zone's store in step with its source."""
 
@@ -108,13 +92,11 @@ class ZoneSync:
         self.live = LiveDeletes(self.guard)
         self.serial = 0  # the last serial this sync committed or planned against
         self.holding_wall: float | None = None
-        self.force_next = False  # the next full pass ignores the delete guard (--force)
         self.source = source or RedisSource(settings.urls, settings.prefix,
                                             cluster=settings.cluster)
         self.batch = batch
         self.store = ZoneStore.for_zone(config)
         self.judge = Judge.for_zone(config, settings)
-        self.state = _State()
         # Full passes judge the common case without the general path's objects.
         self.fast = (RspamdFastPath(self.judge)
                      if RspamdFastPath.applies(self.judge, self.source) else None)
@@ -206,8 +188,12 @@ class ZoneSync:
         return Result(plan, txn.serial_after, full.stats, time.monotonic() - full.started,
                       True)
 
-    def incremental(self, keys: Sequence[bytes]) -> Result:
-        """Re-read ``keys`` and commit what changed for them."""
+    def incremental(self, keys: Sequence[bytes], during: FullPass | None = None) -> Result:
+        """Re-read ``keys`` and commit what changed for them.
+
+        ``during``: a full pass still scanning (a reconciliation), told what this one
+        wrote so that its diff leaves those keys alone.
+        """
         started = time.monotonic()
         stats = Stats()
         updates: dict[bytes, bytes | None] = {}
@@ -219,9 +205,9 @@ class ZoneSync:
             new = dict(outcome.entries) if isinstance(outcome, Publish) else {}
             for key in judge.owner_keys(outcome.token):
                 updates[key] = new.get(key)
-        if self.state.full_pass is not None:
+        if during is not None:
             # A reconciliation is scanning: what we read now is newer than what it read.
-            self.state.full_pass.touched.update(updates)
+            during.touched.update(updates)
         plan = partial_plan(self.store, updates)
         now = time.monotonic()
         live = self.live
@@ -238,10 +224,11 @@ class ZoneSync:
         self.serial = serial
         return Result(plan, serial, stats, time.monotonic() - started, True, len(live.held))
 
-    def health(self) -> Health:
-        """What this zone's sync is doing: source state, serial, the delete guard's hold."""
+    def health(self, source_up: bool = True) -> Health:
+        """What this zone's sync is doing: serial, the delete guard's hold; ``source_up``
+        as the continuous loop last saw it (:meth:`publisher.live.LiveZone.health`)."""
         live = self.live
-        return Health(self.config.origin, not self.state.down, self.serial, live.size,
+        return Health(self.config.origin, source_up, self.serial, live.size,
                       live.applied, len(live.held), self.holding_wall)
 
     def _guard_log(self, transition: Transition | None) -> None:
@@ -260,98 +247,6 @@ class ZoneSync:
             limited(log, DELETE_GUARD, logging.WARNING,
                     "zone=%s deletions resumed: the delete guard holds nothing back",
                     self.config.origin)
-
-    # -- continuous mode -------------------------------------------------------------
-    def step(self, now: float, flush_delay: float, max_dirty: int) -> bool:
-        """One turn of the continuous loop; True when it did work."""
-        state = self.state
-        if state.down and now < state.retry_at:
-            return False
-        try:
-            if state.subscriptions is None:
-                # Subscribe first, then reconcile: changes made during the SCAN are
-                # buffered on the subscription and applied right after it.
-                state.subscriptions = self.source.subscribe()
-                self._report(self.full(hold=True, force=self.force_next), "full")
-                self.force_next = False
-                state.next_reconcile = now + self.settings.reconcile
-                if state.down:
-                    log.info("zone=%s source %s is back", self.config.origin,
-                             self.source.describe())
-                state.down = False
-                state.backoff = 0.0
-                return True
-            worked = self._drain(now, max_dirty)
-            if state.full_pass is not None:
-                # A reconciliation runs a batch at a time between incremental updates,
-                # so a change never waits for a whole pass over the zone.
-                worked = True
-                if state.full_pass.step():
-                    full, state.full_pass = state.full_pass, None
-                    self._report(full.finish(hold=True), "reconcile")
-            if state.dirty and (now - state.dirty_since >= flush_delay
-                                or len(state.dirty) >= max_dirty):
-                keys = sorted(state.dirty)
-                state.dirty.clear()
-                self._report(self.incremental(keys), "incremental")
-                worked = True
-            if now >= state.next_reconcile and state.full_pass is None:
-                state.next_reconcile = now + self.settings.reconcile
-                state.full_pass = FullPass(self, None)
-                worked = True
-            return worked
-        except SourceError as exc:
-            self._went_down(now, exc)
-        return False
-
-    def _drain(self, now: float, limit: int) -> bool:
-        state = self.state
-        got = False
-        assert state.subscriptions is not None
-        try:
-            for pubsub in state.subscriptions:
-                for _ in range(limit):
-                    message = pubsub.get_message(timeout=0)
-                    if message is None:
-                        break
-                    channel = message.get("channel")
-                    if not isinstance(channel, bytes):
-                        continue
-                    key = channel.split(b":", 1)[1] if b":" in channel else b""
-                    if key.startswith(self.judge.prefix):
-                        if not state.dirty:
-                            state.dirty_since = now
-                        state.dirty.add(key)
-                        got = True
-        except Exception as exc:  # noqa: BLE001 - redis-py raises several kinds on a drop
-            raise SourceError(f"{self.source.describe()}: subscription lost: {exc}") from exc
-        return got
-
-    def _went_down(self, now: float, exc: Exception) -> None:
-        state = self.state
-        if not state.down:
-            log.error("zone=%s source unavailable, serving the last good serial and "
-                      "retrying: %s", self.config.origin, exc)
-        state.down = True
-        state.backoff = min(max(state.backoff * 2, 0.5), 30.0)
-        state.retry_at = now + state.backoff
-        for pubsub in state.subscriptions or []:
-            try:
-                pubsub.close()
-            except Exception:  # noqa: BLE001 - the connection is already broken
-                pass
-        state.subscriptions = None
-        state.full_pass = None
-        state.dirty.clear()  # the reconcile after reconnecting reads everything again
-        self.source.close()
-
-    def _report(self, result: Result, kind: str) -> None:
-        if result.plan.empty and kind == "incremental":
-            return  # a periodic pass is logged even when it changes nothing
-        held = f"; {result.held:,} deletions held" if result.held else ""
-        log.info("zone=%s %s sync: %s; serial %d; %.2f s; keys: %s%s", self.config.origin,
-                 kind, result.plan.summary(), result.serial, result.seconds,
-                 result.stats.line(), held)
 
 
 class FullPass:
@@ -478,33 +373,3 @@ class FullPass:
                                                 - len(plan.deletes)))
         return Result(plan, serial, self.stats, time.monotonic() - self.started, not dry_run,
                       len(held))
-
-
-class Runner:
-    """Drives the continuous sync of several zones in one thread."""
-
-    def __init__(self, syncs: Sequence[ZoneSync], *, flush_delay: float = 0.2,
-                 max_dirty: int = 20_000, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.syncs = list(syncs)
-        self.flush_delay = flush_delay
-        self.max_dirty = max_dirty
-        self.clock = clock
-        self.sleep = sleep
-        self.stopping = False
-
-    def stop(self) -> None:
-        self.stopping = True
-
-    def health(self) -> list[Health]:
-        """Every zone's :class:`Health`, for a status or metrics endpoint."""
-        return [sync.health() for sync in self.syncs]
-
-    def run(self) -> None:
-        while not self.stopping:
-            now = self.clock()
-            worked = False
-            for sync in self.syncs:
-                worked |= sync.step(now, self.flush_delay, self.max_dirty)
-            if not worked:
-                self.sleep(0.05)
