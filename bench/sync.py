@@ -630,7 +630,7 @@ def profile_cprofile(zones: Path, workdir: Path, keys: int, pin: bool, top: int)
 _FRAME_LINE = re.compile(r":\d+\)$")
 _COMPREHENSION = re.compile(r"<(listcomp|dictcomp|setcomp|genexpr)>$")
 PROFILE_ROOT = "ZoneSync.full"
-BREAKDOWN = ("ZoneSync.full", "ZoneSync.evaluate", "ZoneSync.read", "entries",
+BREAKDOWN = ("ZoneSync.full", "Judge.evaluate", "ZoneSync.read", "owner_keys",
              "token_answer", "txt_fields")
 
 

@@ -85,6 +85,19 @@ def _parse_value(text: str) -> Value:
     return text
 
 
+def is_key(key: str) -> bool:
+    """Whether ``key`` is a name a record can carry (``v`` included: encode writes it)."""
+    return _KEY.fullmatch(key) is not None
+
+
+def format_number(value: float) -> str:
+    """A finite float as a record writes it: integral ones below 1e16 as ints, the others
+    in shortest round-trip form (``repr``), which reads back as the same float."""
+    if value.is_integer() and -_INTEGRAL_LIMIT < value < _INTEGRAL_LIMIT:
+        return str(int(value))
+    return repr(value)
+
+
 def _format_value(key: str, value: Value) -> str:
     # bool is an int to Python but would print as "True": refuse rather than guess.
     if isinstance(value, bool):
@@ -94,9 +107,7 @@ def _format_value(key: str, value: Value) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise TxtError(f"{key}: {value!r} is not a finite number")
-        if value.is_integer() and abs(value) < _INTEGRAL_LIMIT:
-            return str(int(value))
-        return repr(value)
+        return format_number(value)
     if isinstance(value, str):
         if not _STR.fullmatch(value):
             raise TxtError(f"{key}: {value!r} must be printable ASCII without ';' or '='")
@@ -137,6 +148,23 @@ def encode(fields: Mapping[str, Value]) -> bytes:
     if len(data) > MAX_LENGTH:
         raise TxtError(f"TXT record is {len(data)} bytes, over the {MAX_LENGTH} of one string")
     return data
+
+
+def template(places: Mapping[str, int]) -> str:
+    """A ``str.format`` text of the records that hold exactly the keys of ``places``:
+    ``v=1``, then each key in :func:`encode`'s order with its value at the position
+    ``places`` gives (``{"n": 0, "sc": 1}``: ``"v=1;n={0};sc={1}"``).
+
+    For a writer that formats many records of the same keys (the publisher's fast
+    path); it passes each value already written (``str`` of an int, a float through
+    :func:`format_number`) and checks the length itself.  A key encode would refuse
+    raises TxtError.
+    """
+    for key in places:
+        if key == "v" or not is_key(key):
+            raise TxtError(f"key {key!r} cannot be written; names match [a-z][a-z0-9_.-]*")
+    parts = [f"v={VERSION}"] + [f"{key}={{{places[key]}}}" for key in _ordered_keys(places)]
+    return ";".join(parts)
 
 
 def decode(data: bytes | str) -> TxtRecord:

@@ -14,12 +14,13 @@ from publisher.describe import plan_text
 from publisher.errors import PublisherError
 from publisher.export import add_export_parser, find_zone
 from publisher.learn import add_learn_parser
+from publisher.live import Runner
 from publisher.plan import PlanRefused
 from publisher.progress import Progress
 from publisher.rbldnsd import add_import_rbldnsd_arguments
 from publisher.records import Written, load_entries, write_entries
 from publisher.settings import source_settings
-from publisher.sync import Runner, ZoneSync
+from publisher.sync import ZoneSync
 from zoned.config import ConfigError, ZoneConfig, load_zones
 from zoned.store import StoreError
 
@@ -108,9 +109,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
                           f"{result.stats.keys:,} keys in {result.seconds:.1f} s "
                           f"({rate:,.0f}/s); {result.stats.line()}")
             return status
-        for sync in syncs:
-            sync.force_next = args.force  # the first full pass ignores max_delete
-        runner = Runner(syncs)
+        runner = Runner(syncs, force=args.force)  # the first full pass ignores max_delete
         signal.signal(signal.SIGTERM, lambda *_: runner.stop())
         signal.signal(signal.SIGINT, lambda *_: runner.stop())
         runner.run()

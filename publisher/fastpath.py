@@ -4,38 +4,38 @@ A full sync judges every key of the source, a million or more, so the general pa
 dataclasses, field dicts and trial TXT encodings dominate its cost.  This module does
 the same for the common case -- the ``rspamd`` layout read from one server, a hash of
 exactly ``n``, ``l`` and the bucket's ``v`` field (HMGET of those three, and HLEN to
-know there is nothing else) -- on plain values: the TXT text formatted once, the A
-RRset and the ``sc`` text taken from a table of the 20,001 rounded scores, the packed
+know there is nothing else) -- on plain values: the TXT text written once from a
+:func:`listformat.txt.template`, the A RRset and the ``sc`` text taken from a table of
+the 20,001 rounded scores, the packed
 answer joined from precomputed RRset headers, and an IPv4 ``ip`` token turned into its
 store key directly.
 
 Anything else (a key of another type or gone, other fields, an absent or malformed
 field, an IPv6 or masked token, a TXT record over 255 bytes) is handed back: the pass
-reads it whole and judges it with :meth:`publisher.sync.ZoneSync.evaluate`, which also
-logs and counts it.  Both paths must give byte-identical store entries and the same
-counts: tests/test_sync_fastpath.py compares them.
+reads it whole and judges it with :meth:`publisher.judge.Judge.evaluate`, which also
+logs and counts it.  What to judge by (the selector, the processor chain, the scoring
+parameters) the fast path takes from the same :class:`~publisher.judge.Judge`.  Both
+paths must give byte-identical store entries and the same counts:
+tests/test_sync_fastpath.py compares them.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import socket
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from listformat import names, tokens, txt
 from listformat.scoring import TANH_SCALE, TANH_SHIFT
+from publisher.judge import Judge, Stats
 from publisher.records import owner_keys
+from publisher.source import RedisSource
 from zoned.answers import token_answer
 from zoned.keys import V4
 from zoned.packed import single, txt_rdata
 from zoned.wire import T_TXT
 
-if TYPE_CHECKING:
-    from publisher.sync import Stats, ZoneSync
-
-_TXT_KEY = re.compile(r"[a-z][a-z0-9_.-]*")
 _MAX_TXT = txt.MAX_LENGTH
 # Digit strings shorter than this are exact as floats (below 2**53).
 _SHORT = 16
@@ -46,39 +46,36 @@ _OFFSET = _ZERO + 0.5  # score * 10000 + this: int() rounds to the nearest index
 _TIE = 1e-6  # closer than this to a tie, the float error of score * 10000 might matter
 
 
-def _number_text(value: float) -> str:
-    """A finite float as layouts._tidy then listformat.txt.encode print it."""
-    if value.is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return repr(value)
-
-
 class RspamdFastPath:
-    """Judges batches of one zone's ``rspamd``-layout replies as ZoneSync.evaluate would."""
+    """Judges batches of one zone's ``rspamd``-layout replies as Judge.evaluate would."""
 
-    def __init__(self, sync: ZoneSync) -> None:
-        config = sync.config
+    def __init__(self, judge: Judge) -> None:
+        config = judge.config
         self.config = config
-        self.prefix_length = len(sync.prefix)
-        self.selector = sync.settings.selector
+        self.prefix_length = len(judge.prefix)
+        self.selector = judge.settings.selector
         self.ip_v4 = self.selector == "ip" and config.scheme.kind == "ip"
-        self.exclusions = sync.exclusions
-        self.never = sync.never
-        self.screen = bool(sync.exclusions) or bool(sync.never)
-        self.min_count = sync.settings.min_count
-        self.lower_bound = sync.params.lower_bound
-        self.reject_score = sync.params.reject_score
-        self.mults = sync.params.rspamd_buckets
-        # The field of the first configured bucket (Rspamd's default: v1m), its weight,
-        # and its TXT key ("" when TXT cannot carry that name).
+        self.chain = judge.chain
+        self.lower_bound = judge.params.lower_bound
+        self.reject_score = judge.params.reject_score
+        self.mults = judge.params.rspamd_buckets
+        # The field of the first configured bucket (Rspamd's default: v1m) and its weight.
         first = next(iter(self.mults), "1m")
+        v_key = "v" + first
         # What scan_fetch reads of each key (HMGET): a hash of other fields is read
         # whole and left to the general path.
-        self.fields = (b"n", b"l", b"v" + first.encode())
+        self.fields = (b"n", b"l", v_key.encode())
         self._v_mult = self.mults.get(first, 1.0)
-        self._v_group = f";v{first}=" if _TXT_KEY.fullmatch("v" + first) else None
-        # By rounded score i / 10000 at index i + 10000: the A RRset (or b"") and
-        # ";sc=<score>"; made by the first judge() (round(x, 4) is the float nearest
+        # The TXT text's str.format, by [l absent][v absent]: n, sc, l, v at places 0-3.
+        # A bucket whose name TXT cannot carry is left out, as layouts.txt_fields does.
+        self._v_kept = txt.is_key(v_key)
+        with_v = {v_key: 3} if self._v_kept else {}
+        self._formats = tuple(
+            (txt.template({**places, **with_v}).format, txt.template(places).format)
+            for places in ({"n": 0, "sc": 1, "l": 2}, {"n": 0, "sc": 1})
+        )
+        # By rounded score i / 10000 at index i + 10000: the A RRset (or b"") and the
+        # score's text; made by the first judge() (round(x, 4) is the float nearest
         # i / 10000, which is i / 10000).
         self._by_index: list[tuple[bytes, str]] = []
         # The packed TXT RRset up to its text, by text length (0 unused: never empty).
@@ -88,14 +85,14 @@ class RspamdFastPath:
         ]
 
     @staticmethod
-    def applies(sync: ZoneSync) -> bool:
-        """Whether this fast path can stand in for the general one in ``sync``'s zone."""
-        return (sync.settings.layout == "rspamd" and sync.config.publish_txt
-                and sync.source.raw_capable())
+    def applies(judge: Judge, source: RedisSource) -> bool:
+        """Whether this fast path can stand in for the general one, judging ``source``."""
+        return (judge.settings.layout == "rspamd" and judge.config.publish_txt
+                and source.raw_capable())
 
     def _score_entry(self, score: float, a_by_code: dict[object, bytes]
                      ) -> tuple[bytes, str]:
-        """(A RRset, ";sc=<score>") of a rounded score."""
+        """(A RRset, its TXT text) of a rounded score."""
         code = self.config.codes.code_for(score)
         a = a_by_code.get(code)
         if a is None:
@@ -106,7 +103,7 @@ class RspamdFastPath:
             if not answer.endswith(txt_part):
                 raise AssertionError("token_answer no longer ends with the TXT RRset")
             a = a_by_code[code] = answer[: len(answer) - len(txt_part)]
-        return a, f";sc={_number_text(score)}"
+        return a, txt.format_number(score)
 
     def judge(self, keys: Sequence[bytes], values: Sequence[Any], lengths: Sequence[Any],
               stats: Stats, desired: dict[bytes, bytes]) -> list[bytes]:
@@ -114,12 +111,12 @@ class RspamdFastPath:
 
         ``values`` are each key's HMGET of :attr:`fields`, ``lengths`` its HLEN (as
         RedisSource.scan_fetch reads them).  For the keys it handles, the same entries
-        and counts as ZoneSync.evaluate.
+        and counts as Judge.evaluate.
         """
         plen = self.prefix_length
         ip_v4 = self.ip_v4
-        screen = self.screen
-        min_count = self.min_count
+        drops = self.chain.drops
+        drops_nothing = self.chain.drops_nothing
         lower_bound = self.lower_bound
         reject_score = self.reject_score
         if not self._by_index:
@@ -128,7 +125,9 @@ class RspamdFastPath:
                               for i in range(-_ZERO, _ZERO + 1)]
         by_index = self._by_index
         txt_head = self._txt_head
-        v_mult, v_group = self._v_mult, self._v_group
+        v_mult, v_kept = self._v_mult, self._v_kept
+        formats = self._formats
+        format_number = txt.format_number
         inet_pton = socket.inet_pton
         inet_ntop = socket.inet_ntop
         af_inet = socket.AF_INET
@@ -178,7 +177,6 @@ class RspamdFastPath:
                 continue
             n = int(n_raw)
             if raw is None:
-                groups = ""
                 mean = 0.0
             else:
                 # layouts' plain-number test, cheaper: of these characters float() takes
@@ -194,18 +192,13 @@ class RspamdFastPath:
                 if not -inf < mean < inf:  # also false for inf * 0 (NaN)
                     slow.append(key)
                     continue
-                if v_group is None:
-                    groups = ""
-                elif mean.is_integer() and -1e16 < mean < 1e16:  # as _number_text
-                    groups = f"{v_group}{int(mean)}"
+            # -- the processor chain
+            dropped = None if drops_nothing else drops(token, n)
+            if dropped is not None:
+                if dropped == "excluded":
+                    excluded += 1
                 else:
-                    groups = f"{v_group}{mean!r}"
-            # -- screens, in ZoneSync.evaluate's order
-            if screen and (self.exclusions.excludes(token) or self.never.excludes(token)):
-                excluded += 1
-                continue
-            if n < min_count:
-                below_min += 1
+                    below_min += 1
                 continue
             # -- listformat.scoring.rspamd_score, then round(score, 4) as a table index.  Its
             # clamp changes nothing: the mean is finite, so tanh gives [-1, 1], not NaN.
@@ -220,10 +213,12 @@ class RspamdFastPath:
                 else:  # within a hair of a tie: let round() decide exactly
                     entry = by_index[round(round(score, 4) * 10000.0) + _ZERO]
             a, sc_text = entry
+            v_text = format_number(mean) if v_kept and raw is not None else None
             if l_raw is None:
-                text = f"v=1;n={n}{sc_text}{groups}".encode()
+                text = formats[1][v_text is None](n, sc_text, "", v_text).encode()
             else:
-                text = f"v=1;n={n}{sc_text};l={int(float(l_raw) / 1000)}{groups}".encode()
+                text = formats[0][v_text is None](n, sc_text, int(float(l_raw) / 1000),
+                                                  v_text).encode()
             if len(text) > _MAX_TXT:
                 slow.append(key)  # the general path drops buckets until it fits
                 continue

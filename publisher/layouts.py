@@ -49,7 +49,6 @@ _MS_THRESHOLD = 1e11
 # Plain decimal numbers only: float() would also take "nan", "inf", "1_0" and " 1".
 _NUMBER = re.compile(rb"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _COUNT_SUFFIX = {"s": "spam", "h": "ham", "j": "junk"}
-_TXT_KEY = re.compile(r"[a-z][a-z0-9_.-]*")
 
 
 class LayoutError(PublisherError, ValueError):
@@ -406,7 +405,7 @@ def _bucket_groups(counters: Counters, scoring: ScoringParams) -> list[TxtFields
     groups: list[TxtFields] = []
     for name, value in sorted(counters.values.items()):
         key = f"v{name}"
-        if _TXT_KEY.fullmatch(key):  # a bucket name TXT cannot carry is left out
+        if txt.is_key(key):  # a bucket name TXT cannot carry is left out
             groups.append({key: _tidy(value * scoring.rspamd_mult(name))})
     for name, counts in sorted(counters.buckets.items()):
         prefix = f"b{name}"

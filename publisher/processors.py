@@ -1,20 +1,25 @@
 """Processors between the source and the plan: what gets published, and how.
 
 Each step may drop a token with a reason the sync counts: an exclusion map (Rspamd's
-``exclusion_map`` idea: excluded tokens are neither published nor kept), a minimum
-message count, a ``never listed`` override.  What survives is scored and encoded into
-store entries through the shared formats, exactly as ``zonepub import`` does.
+``exclusion_map`` idea: excluded tokens are neither published nor kept), a ``never
+listed`` override, a minimum message count.  :class:`Chain` is those steps in that
+order, the one copy both of the judge's paths ask (:mod:`publisher.judge`,
+:mod:`publisher.fastpath`).  What survives is scored and encoded into store entries
+through the shared formats, exactly as ``zonepub import`` does.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from listformat import names
+from listformat import names, tokens
 from publisher.errors import PublisherError
 from zoned.config import NetworkTooWide, WidestPrefix, ZoneConfig
+from zoned.sourceconf import SourceSettings
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -94,3 +99,42 @@ def never_listed(config: ZoneConfig) -> Exclusions:
     if config.scheme.kind == "ip":
         return Exclusions(networks=[names.parse_network(t) for t in config.unlisted])
     return Exclusions(strings=config.unlisted)
+
+
+Dropped = Literal["excluded", "below_min"]  # the reasons, named as the sync's counts
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The processors of one zone, in the order they apply: the exclusion maps, the
+    ``never listed`` overrides (both: ``excluded``), then ``min_count`` (``below_min``)."""
+
+    exclusions: Exclusions
+    never: Exclusions
+    min_count: int = 0
+    # Whether a screen has anything to exclude: most zones have none, and asking an
+    # empty one costs a parse of the token.
+    screens: bool = field(init=False)
+    # Whether the chain drops nothing at all (no screens, no minimum): a hot loop need
+    # not ask it.
+    drops_nothing: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        screens = bool(self.exclusions) or bool(self.never)
+        object.__setattr__(self, "screens", screens)
+        object.__setattr__(self, "drops_nothing", not screens and self.min_count <= 0)
+
+    @classmethod
+    def for_zone(cls, config: ZoneConfig, settings: SourceSettings) -> Chain:
+        """The zone's chain: its ``source:`` exclusion maps and minimum, its ``unlisted``."""
+        ip = settings.selector in tokens.IP_SELECTORS
+        exclusions = Exclusions.load(settings.exclude, ip=ip, widest=config.widest_prefix)
+        return cls(exclusions, never_listed(config), settings.min_count)
+
+    def drops(self, token: str, messages: float) -> Dropped | None:
+        """Why the chain drops ``token``, seen in ``messages`` messages; None: it passes."""
+        if self.screens and (self.exclusions.excludes(token) or self.never.excludes(token)):
+            return "excluded"
+        if messages < self.min_count:
+            return "below_min"
+        return None

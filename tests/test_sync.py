@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from publisher.cli import main as zonepub
-from publisher.sync import BAD_KEY
+from publisher.judge import BAD_KEY
 from tests.support.publishing import copy_zones
 from tests.support.redis_cluster import redis_cluster_url  # noqa: F401  (fixture)
 from tests.support.redis_server import redis_url  # noqa: F401  (fixture)
@@ -287,12 +287,11 @@ def test_reconciliation_does_not_undo_newer_incremental_updates(
     assert settings is not None
     sync_ = ZoneSync(config, settings, batch=1)
     try:
-        full = sync_.state.full_pass = FullPass(sync_, None)
+        full = FullPass(sync_, None)
         while not full.step():  # the pass has read both tokens' old counters
             pass
         r.hset("RR:i:192.0.2.1", mapping={"n": 99})
-        sync_.incremental([b"RR:i:192.0.2.1"])  # newer data, committed mid-pass
-        sync_.state.full_pass = None
+        sync_.incremental([b"RR:i:192.0.2.1"], during=full)  # newer data, committed mid-pass
         full.finish()
         (key,) = owner_keys(config, "192.0.2.1")
         with sync_.store.reader() as reader:

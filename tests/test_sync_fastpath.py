@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from publisher import workers
+from publisher.judge import Stats
 from publisher.settings import SourceSettings, source_settings
-from publisher.sync import FullPass, Stats, ZoneSync
+from publisher.sync import FullPass, ZoneSync
 from tests.support.publishing import copy_zones
 from tests.support.redis_server import redis_url  # noqa: F401  (fixture)
 from zoned.config import ZoneConfig, load_zone_file
@@ -114,7 +114,7 @@ def full_pass(config: ZoneConfig, settings: SourceSettings, how: str
             sync.fast = None
         full = FullPass(sync, None)
         if how == "workers":
-            workers.run(full, 2)
+            full.in_workers(2)
         else:
             while not full.step():
                 pass

@@ -17,10 +17,11 @@ import redis
 
 from publisher.describe import describe_answer
 from publisher.guard import LiveDeletes
+from publisher.live import LiveZone, Runner
 from publisher.plan import DeleteGuard, Plan, PlanRefused
 from publisher.records import owner_keys
 from publisher.settings import source_settings
-from publisher.sync import Runner, ZoneSync
+from publisher.sync import ZoneSync
 from tests.support.polling import until
 from tests.support.processes import stop
 from tests.support.publishing import copy_zones
@@ -166,9 +167,10 @@ def test_a_periodic_full_pass_past_the_guard_holds_its_deletions_and_applies_the
             sync.full(workers=0)
         # zonepub sync --force: the continuous mode's first full pass is forced; it
         # applies the deletions and clears the hold.
-        sync.force_next = True
-        assert sync.step(time.monotonic(), 0.2, 100)
-        assert not sync.force_next
+        live = LiveZone(sync)
+        live.force_next = True
+        assert live.step(time.monotonic(), 0.2, 100)
+        assert not live.force_next
         assert sorted(_listed(config, sync.store)) == ["192.0.2.1", "192.0.2.100"]
         assert sync.health().deletes_held == 0 and sync.health().holding_since is None
     finally:

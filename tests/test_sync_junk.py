@@ -21,7 +21,7 @@ import redis
 
 from publisher.cli import main as zonepub
 from publisher.describe import describe_answer
-from publisher.sync import BAD_KEY
+from publisher.judge import BAD_KEY
 from tests.support.polling import until
 from tests.support.processes import stop
 from tests.support.publishing import copy_zones

@@ -20,10 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from listformat import names, tokens
+from publisher.judge import Publish, SourceToken, Stats
 from publisher.rbldnsd import DATASET_KINDS, DatasetError, dataset_entries
 from publisher.records import RecordError, load_entries, owner_keys
 from publisher.settings import source_settings
-from publisher.sync import Stats, ZoneSync, _Token
+from publisher.sync import ZoneSync
 from tests.support.publishing import copy_zones
 from zoned import keys
 from zoned.config import ZoneConfig, load_zone_file
@@ -193,11 +194,11 @@ def test_the_sync_judges_any_key_without_raising(
 ) -> None:
     sync = syncs[zone]
     stats = Stats()
-    raw = key[len(sync.prefix):].decode("utf-8", "surrogateescape")
-    token, result = sync.evaluate(_Token(key, raw, hashes, wrong_type), stats)
+    raw = key[len(sync.judge.prefix):].decode("utf-8", "surrogateescape")
+    outcome = sync.judge.evaluate(SourceToken(key, raw, hashes, wrong_type), stats)
     assert stats.keys == 1
-    if result and sync.config.scheme.kind == "ip":
-        for store_key, _ in result:
+    if isinstance(outcome, Publish) and sync.config.scheme.kind == "ip":
+        for store_key, _ in outcome.entries:
             network = keys.key_network(store_key)
             assert network.prefixlen in (32, 64, 128)  # Redis tokens are never networks
 

@@ -16,6 +16,8 @@ from listformat.txt import (
     UnsupportedVersion,
     decode,
     encode,
+    format_number,
+    template,
 )
 
 Value = int | float | str
@@ -202,3 +204,30 @@ def test_nan_is_not_a_number_on_read() -> None:
     """number() never returns NaN: non-finite texts stay strings."""
     record = decode(b"v=1;x=nan;y=inf;z=-inf")
     assert [record.number(key) for key in "xyz"] == [None, None, None]
+
+
+numbers: st.SearchStrategy[int | float] = st.one_of(
+    st.integers(min_value=-(10**15), max_value=10**15),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+known = st.sampled_from(["n", "s", "h", "p", "sc", "l"])
+
+
+@given(st.dictionaries(st.one_of(known, keys), numbers, max_size=6))
+def test_a_template_writes_what_encode_writes(fields: dict[str, int | float]) -> None:
+    """A template filled with format_number's text is encode's record, byte for byte."""
+    names = sorted(fields)  # any order of places: the template puts the keys in order
+    places = {key: index for index, key in enumerate(names)}
+    texts = [format_number(v) if isinstance(v, float) else str(v) for v in fields.values()]
+    by_key = dict(zip(fields, texts, strict=True))
+    written = template(places).format(*(by_key[key] for key in names)).encode()
+    try:
+        assert written == encode(fields)
+    except TxtError as exc:
+        assert "bytes, over" in str(exc)
+
+
+@pytest.mark.parametrize("key", ["v", "A", "1m", "", "x;y"])
+def test_a_template_refuses_what_encode_refuses(key: str) -> None:
+    with pytest.raises(TxtError):
+        template({key: 0})
