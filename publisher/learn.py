@@ -34,15 +34,9 @@ from typing import IO, Any, Final
 import redis
 
 from listformat import tokens
-from publisher.layouts import (
-    BUCKETS_PREFIX,
-    DEFAULT_BUCKETS,
-    BucketSpec,
-    bucket_key,
-)
+from publisher.layouts import bucket_key
 from zoned.config import ConfigError, ZoneConfig, find_zone
-from zoned.sourceconf import SourceSettings
-from zoned.sourceconf import redact as redact  # one rule for every message with a URL
+from zoned.sourceconf import BUCKETS_PREFIX, DEFAULT_BUCKETS, Bucket, SourceSettings, redact
 
 VERDICTS: Final = ("spam", "ham", "junk")
 SPAM_SCORE: Final = 15.0
@@ -83,7 +77,7 @@ class Target:
 
     url: str
     prefix: str = BUCKETS_PREFIX
-    buckets: tuple[BucketSpec, ...] = DEFAULT_BUCKETS
+    buckets: tuple[Bucket, ...] = DEFAULT_BUCKETS
 
 
 # ------------------------------------------------------------------ reading verdicts
@@ -300,7 +294,7 @@ def _zone(config_dir: Path, name: str) -> ZoneConfig:
 
 
 def zone_target(source: SourceSettings, zone: str) -> tuple[str | None, str, tuple[
-        BucketSpec, ...]]:
+        Bucket, ...]]:
     """(url, prefix, buckets) from a zone's validated ``source`` settings.
 
     Verdicts go to the first server: the publisher sums the servers' counts, so any one
@@ -318,7 +312,7 @@ def target_of(args: argparse.Namespace) -> Target:
     """The target from the command line, filled in from ``--zone`` when given."""
     url: str | None = None
     prefix = BUCKETS_PREFIX
-    buckets: tuple[BucketSpec, ...] = DEFAULT_BUCKETS
+    buckets: tuple[Bucket, ...] = DEFAULT_BUCKETS
     if args.zone:
         config = _zone(Path(getattr(args, "config", "zones")), args.zone)
         if config.source is None:

@@ -38,12 +38,12 @@ from publisher.plan import (
 from publisher.processors import Exclusions, never_listed
 from publisher.progress import Progress
 from publisher.records import RecordError, TokenRecord, entries, owner_keys
-from publisher.settings import SourceSettings
 from publisher.source import RedisSource, SourceError
 from publisher.workers import default_workers
 from publisher.workers import run as run_workers
 from zoned.config import ZoneConfig
 from zoned.ratelog import limited
+from zoned.sourceconf import SourceSettings
 from zoned.store import ZoneStore
 
 log = logging.getLogger(__name__)

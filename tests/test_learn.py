@@ -18,10 +18,10 @@ from publisher.learn import (
     Thresholds,
     add_learn_parser,
     make_verdict,
-    redact,
     write,
 )
 from tests.redis_server import redis_url  # noqa: F401  (fixture: a real redis-server)
+from zoned.sourceconf import DEFAULT_BUCKETS, redact
 
 ZONE = """\
 zone: rb.example.net
@@ -214,7 +214,7 @@ def test_write_is_one_transaction_per_batch(redis_url: str) -> None:  # noqa: F8
     """Batches add up; a token whose key holds another type is skipped and named, its key
     untouched, and the rest of its batch is written."""
     c = client(redis_url)
-    target = Target(redis_url, "RB:", layouts.DEFAULT_BUCKETS)
+    target = Target(redis_url, "RB:", DEFAULT_BUCKETS)
     verdicts = [make_verdict("ip", f"192.0.2.{i % 3}", "spam") for i in range(10)]
     assert write(c, target, verdicts, batch=4).verdicts == 10
     assert record(redis_url, "i:192.0.2.0").buckets["1h"].spam == 4
