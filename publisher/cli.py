@@ -11,13 +11,15 @@ from pathlib import Path
 from listformat import names
 from publisher.check import add_check_parser
 from publisher.describe import plan_text
+from publisher.entries import RecordError
 from publisher.export import add_export_parser, find_zone
 from publisher.learn import add_learn_parser
 from publisher.plan import PlanRefused
 from publisher.processors import MapError
 from publisher.progress import Progress
+from publisher.publish import Written, write_entries
 from publisher.rbldnsd import add_import_rbldnsd_arguments
-from publisher.records import RecordError, Written, load_entries, write_entries
+from publisher.records import load_entries
 from publisher.settings import source_settings
 from publisher.source import SourceError
 from publisher.sync import Runner, ZoneSync

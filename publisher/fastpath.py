@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from listformat import names, tokens, txt
 from listformat.scoring import TANH_SCALE, TANH_SHIFT
-from publisher.records import owner_keys
+from publisher.entries import owner_keys
 from zoned.answers import token_answer
 from zoned.keys import V4
 from zoned.packed import single, txt_rdata

@@ -72,9 +72,10 @@ import dns.rdatatype
 from listformat import names
 from listformat.codes import CodeError, validate_code
 from publisher.describe import plan_text
+from publisher.entries import RecordError
 from publisher.export import find_zone
 from publisher.plan import DeleteGuard, PlanRefused
-from publisher.records import RecordError, Written, write_entries
+from publisher.publish import Written, write_entries
 from zoned import keys
 from zoned.config import NetworkTooWide, WidestPrefix, ZoneConfig
 from zoned.packed import Record, pack, txt_rdata
@@ -874,7 +875,7 @@ def import_rbldnsd(
     """Import rbldnsd dataset files (read as one dataset) into the zone's store.
 
     Raises :class:`DatasetError` listing every bad line, having written nothing; the
-    plan is checked and committed as :func:`publisher.records.write_entries` does
+    plan is checked and committed as :func:`publisher.publish.write_entries` does
     (PlanRefused past the delete guard).
     """
     paths = [path] if isinstance(path, Path) else list(path)

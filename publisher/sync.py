@@ -25,6 +25,7 @@ from typing import Any
 
 from listformat import names, tokens
 from publisher import layouts
+from publisher.entries import RecordError, TokenRecord, entries, owner_keys
 from publisher.fastpath import RspamdFastPath
 from publisher.guard import LiveDeletes, Transition
 from publisher.plan import (
@@ -37,7 +38,6 @@ from publisher.plan import (
 )
 from publisher.processors import Exclusions, never_listed
 from publisher.progress import Progress
-from publisher.records import RecordError, TokenRecord, entries, owner_keys
 from publisher.source import RedisSource, SourceError
 from publisher.workers import default_workers
 from publisher.workers import run as run_workers

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from publisher.cli import main as zonepub
+from publisher.publish import publish as publish_records
+from publisher.records import read_jsonl
+from zoned.config import find_zone
 from zoned.core import Responder
 from zoned.service import build_authority
 from zoned.zone import ReaderPool
@@ -50,9 +52,18 @@ def publish(zones: Path, zone: str, records: Iterable[Mapping[str, object]], *,
 
 
 def publish_samples(zones: Path) -> None:
-    """Publish the shipped demo samples into every example zone."""
+    """Publish the shipped demo samples into every example zone, with the library call.
+
+    In this process: no store of the zones is open yet (unlike :func:`publish`'s callers).
+    """
     for sample in sorted((ZONES / "samples").glob("*.jsonl")):
-        assert zonepub(["-c", str(zones), "import", "--zone", sample.stem, str(sample)]) == 0
+        config = find_zone(zones, sample.stem)
+        assert config is not None, sample
+        problems: list[str] = []
+        records = read_jsonl(sample, problems)
+        assert not problems, problems
+        written = publish_records(config, records)
+        assert written.applied
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import pytest
 import redis
 
 from publisher.describe import describe_answer
+from publisher.entries import owner_keys
 from publisher.guard import LiveDeletes
 from publisher.plan import DeleteGuard, Plan, PlanRefused
-from publisher.records import owner_keys
 from publisher.settings import source_settings
 from publisher.sync import Runner, ZoneSync
 from tests.conftest import REPO, copy_zones

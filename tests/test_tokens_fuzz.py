@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from listformat import names, tokens
+from publisher.entries import RecordError, owner_keys
 from publisher.rbldnsd import DATASET_KINDS, DatasetError, dataset_entries
-from publisher.records import RecordError, load_entries, owner_keys
+from publisher.records import load_entries
 from publisher.settings import source_settings
 from publisher.sync import Stats, ZoneSync, _Token
 from tests.conftest import copy_zones
