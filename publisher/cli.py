@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from listformat import names
 from publisher.check import add_check_parser
 from publisher.describe import plan_text
 from publisher.entries import RecordError
-from publisher.export import add_export_parser, find_zone
+from publisher.export import export_zonefile, find_zone
 from publisher.learn import add_learn_parser
 from publisher.plan import PlanRefused
 from publisher.processors import MapError
 from publisher.progress import Progress
-from publisher.publish import Written, write_entries
-from publisher.rbldnsd import add_import_rbldnsd_arguments
+from publisher.publish import Written, import_rbldnsd, write_entries
+from publisher.rbldnsd import DATASET_KINDS, export_rbldnsd
 from publisher.records import load_entries
 from publisher.settings import source_settings
 from publisher.source import SourceError
@@ -54,6 +58,107 @@ def written_line(config: ZoneConfig, written: Written) -> str:
     return (f"zone {config.origin}: {len(plan.adds)} added, {len(plan.changes)} changed, "
             f"{len(plan.deletes)} deleted; serial {written.serial_before} -> "
             f"{written.serial_after}")
+
+
+def add_import_rbldnsd_arguments(
+    parser: argparse.ArgumentParser,
+    jsonl_command: Callable[[argparse.Namespace], int],
+) -> None:
+    """Add ``--format jsonl|rbldnsd`` and ``--dataset-type`` to ``zonepub import``.
+
+    ``--format rbldnsd`` imports the files as one rbldnsd dataset; any other format
+    runs ``jsonl_command``, the command the parser had.
+    """
+    group = parser.add_argument_group("rbldnsd datasets")
+    group.add_argument("--format", choices=("jsonl", "rbldnsd"), default="jsonl",
+                       help="jsonl (the default) or rbldnsd (dataset files, see --dataset-type)")
+    group.add_argument("--dataset-type", choices=DATASET_KINDS,
+                       help="the rbldnsd dataset type of the files (with --format rbldnsd)")
+
+    def dispatch(args: argparse.Namespace) -> int:
+        if args.format == "rbldnsd":
+            return cmd_import_rbldnsd(args)
+        if args.dataset_type is not None:
+            raise SystemExit("zonepub: --dataset-type goes with --format rbldnsd")
+        return jsonl_command(args)
+
+    parser.set_defaults(func=dispatch)
+
+
+def cmd_import_rbldnsd(args: argparse.Namespace) -> int:
+    """Run ``zonepub import --format rbldnsd``; notes go to standard error."""
+    if args.dataset_type is None:
+        raise SystemExit(f"zonepub: --format rbldnsd needs --dataset-type "
+                         f"({', '.join(DATASET_KINDS)})")
+    config = find_zone(args.config, args.zone)
+    try:
+        result = import_rbldnsd(config, args.files, args.dataset_type, replace=args.replace,
+                                force=args.force, dry_run=args.dry_run)
+    except PlanRefused as exc:
+        return refused(config, exc)
+    for note in result.notes:
+        print(f"zonepub: note: {note}", file=sys.stderr)
+    if not result.written.applied:
+        print(plan_text(config, result.written.plan))
+        return 0
+    print(
+        f"zone {result.zone}: {result.entries} {result.kind} entries as {result.keys} names: "
+        f"{result.added} added, {result.changed} changed, {result.deleted} deleted; "
+        f"serial {result.serial_before} -> {result.serial_after}"
+    )
+    return 0
+
+
+def add_export_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """Add ``zonepub export --zone Z [--format zonefile|rbldnsd] [-o FILE]``."""
+    parser = subparsers.add_parser(
+        "export", help="write a zone as an RFC 1035 master file or an rbldnsd dataset"
+    )
+    parser.add_argument("--zone", required=True, help="the zone to export")
+    parser.add_argument("--format", choices=("zonefile", "rbldnsd"), default="zonefile",
+                        help="zonefile (RFC 1035, the default) or rbldnsd (combined dataset)")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="file to write (replaced atomically); default: standard output")
+    parser.set_defaults(func=cmd_export)
+    return parser
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Run ``zonepub export``; warnings go to standard error."""
+    config = find_zone(args.config, args.zone)
+    export = export_zonefile if args.format == "zonefile" else export_rbldnsd
+    warnings: list[str] = []
+    if args.output is None:
+        count = export(config, sys.stdout, warnings=warnings)
+    else:
+        count = write_atomically(args.output, lambda out: export(config, out, warnings=warnings))
+    for warning in warnings:
+        print(f"zonepub: warning: {warning}", file=sys.stderr)
+    where = "standard output" if args.output is None else str(args.output)
+    unit = "records" if args.format == "zonefile" else "dataset lines"
+    print(f"zone {config.origin}: {count} {unit} written to {where}, "
+          f"{len(warnings)} warnings", file=sys.stderr)
+    return 0
+
+
+def write_atomically(path: Path, write: Callable[[TextIO], int]) -> int:
+    """Write a file through a temporary file renamed over it, as rbldnsd asks (rbldnsd(8)).
+
+    Readers never see half a file, and a failed export leaves the old one in place.
+    """
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii", newline="\n") as out:
+            count = write(out)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return count
 
 
 def cmd_names(args: argparse.Namespace) -> int:

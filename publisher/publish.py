@@ -1,15 +1,18 @@
 """Publishing into a zone: plan the entries against the store, check the plan, commit.
 
-:func:`publish` is the library call ("publish these records into this zone") that
-``zonepub import`` and the benchmarks use; :func:`write_entries` commits entries built
-elsewhere (an rbldnsd dataset's).  Either way the plan is computed before anything is
-written, checked against the zone's delete guard, and committed as one serial.
+:func:`publish` is the library call ("publish these records into this zone") for
+records made in code (the benchmarks, the tests' samples).  ``zonepub import`` reads its
+files into entries first (JSON lines with publisher.records, rbldnsd datasets with
+:func:`import_rbldnsd`) and commits them with :func:`write_entries`.  Either way the
+plan is computed before anything is written, checked against the zone's delete guard,
+and committed as one serial.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from publisher.entries import RecordError, TokenRecord, record_entries
 from publisher.plan import (
@@ -19,6 +22,7 @@ from publisher.plan import (
     full_plan,
     partial_plan,
 )
+from publisher.rbldnsd import DatasetKind, dataset_entries
 from publisher.settings import source_settings
 from zoned.config import ZoneConfig
 from zoned.store import Kind, ZoneStore
@@ -101,3 +105,46 @@ def publish(
         raise RecordError("\n".join(problems))
     return write_entries(config, entries, replace=replace, guard=guard, force=force,
                          dry_run=dry_run)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import read and committed."""
+
+    zone: str
+    kind: DatasetKind
+    entries: int  # dataset entries read, exclusions included
+    keys: int  # store keys they became
+    added: int
+    changed: int
+    deleted: int
+    serial_before: int
+    serial_after: int
+    notes: tuple[str, ...]  # what could not be imported as rbldnsd serves it
+    written: Written
+
+
+def import_rbldnsd(
+    config: ZoneConfig,
+    path: Path | Iterable[Path],
+    kind: DatasetKind,
+    *,
+    replace: bool = False,
+    guard: DeleteGuard | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> ImportResult:
+    """Import rbldnsd dataset files (read as one dataset) into the zone's store.
+
+    Raises :class:`DatasetError` listing every bad line, having written nothing; the
+    plan is checked and committed as :func:`write_entries` does
+    (PlanRefused past the delete guard).
+    """
+    paths = [path] if isinstance(path, Path) else list(path)
+    entries, read, notes = dataset_entries(config, paths, kind)
+    written = write_entries(config, entries, replace=replace, guard=guard, force=force,
+                            dry_run=dry_run)
+    plan = written.plan
+    return ImportResult(config.origin, kind, read, len(entries), len(plan.adds),
+                        len(plan.changes), len(plan.deletes), written.serial_before,
+                        written.serial_after, tuple(notes), written)

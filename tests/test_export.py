@@ -31,13 +31,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from listformat import names
-from publisher.export import (
-    _rdata_text,
-    add_export_parser,
-    export_rbldnsd,
-    export_zonefile,
-    served_zone,
-)
+from publisher.cli import add_export_parser
+from publisher.export import _rdata_text, export_zonefile, served_zone
+from publisher.rbldnsd import export_rbldnsd
 from tests.conftest import copy_zones, free_port
 from zoned import keys
 from zoned.authority import Authority

@@ -10,13 +10,9 @@ from pathlib import Path
 import pytest
 
 from listformat import names
-from publisher.rbldnsd import (
-    DatasetError,
-    ImportedEntry,
-    add_import_rbldnsd_arguments,
-    import_rbldnsd,
-    read_dataset,
-)
+from publisher.cli import add_import_rbldnsd_arguments
+from publisher.publish import import_rbldnsd
+from publisher.rbldnsd import DatasetError, ImportedEntry, read_dataset
 from tests.conftest import copy_zones
 from tests.test_export import Answer, core_answer, rbldnsd, server_answer, zone_config
 from zoned.core import Responder
