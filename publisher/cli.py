@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TextIO
 
 from listformat import names
-from publisher.check import add_check_parser
+from publisher import learn as learning
+from publisher.check import cmd_check
 from publisher.describe import plan_text
 from publisher.entries import RecordError
 from publisher.export import export_zonefile, find_zone
-from publisher.learn import add_learn_parser
 from publisher.plan import PlanRefused
 from publisher.processors import MapError
 from publisher.progress import Progress
@@ -28,6 +28,7 @@ from publisher.settings import source_settings
 from publisher.source import SourceError
 from publisher.sync import Runner, ZoneSync
 from zoned.config import ConfigError, ZoneConfig, load_zones
+from zoned.sourceconf import BUCKETS_PREFIX
 from zoned.store import StoreError
 
 
@@ -60,29 +61,13 @@ def written_line(config: ZoneConfig, written: Written) -> str:
             f"{written.serial_after}")
 
 
-def add_import_rbldnsd_arguments(
-    parser: argparse.ArgumentParser,
-    jsonl_command: Callable[[argparse.Namespace], int],
-) -> None:
-    """Add ``--format jsonl|rbldnsd`` and ``--dataset-type`` to ``zonepub import``.
-
-    ``--format rbldnsd`` imports the files as one rbldnsd dataset; any other format
-    runs ``jsonl_command``, the command the parser had.
-    """
-    group = parser.add_argument_group("rbldnsd datasets")
-    group.add_argument("--format", choices=("jsonl", "rbldnsd"), default="jsonl",
-                       help="jsonl (the default) or rbldnsd (dataset files, see --dataset-type)")
-    group.add_argument("--dataset-type", choices=DATASET_KINDS,
-                       help="the rbldnsd dataset type of the files (with --format rbldnsd)")
-
-    def dispatch(args: argparse.Namespace) -> int:
-        if args.format == "rbldnsd":
-            return cmd_import_rbldnsd(args)
-        if args.dataset_type is not None:
-            raise SystemExit("zonepub: --dataset-type goes with --format rbldnsd")
-        return jsonl_command(args)
-
-    parser.set_defaults(func=dispatch)
+def cmd_import_any(args: argparse.Namespace) -> int:
+    """Run ``zonepub import``: ``--format rbldnsd`` as one rbldnsd dataset, else JSON lines."""
+    if args.format == "rbldnsd":
+        return cmd_import_rbldnsd(args)
+    if args.dataset_type is not None:
+        raise SystemExit("zonepub: --dataset-type goes with --format rbldnsd")
+    return cmd_import(args)
 
 
 def cmd_import_rbldnsd(args: argparse.Namespace) -> int:
@@ -107,22 +92,6 @@ def cmd_import_rbldnsd(args: argparse.Namespace) -> int:
         f"serial {result.serial_before} -> {result.serial_after}"
     )
     return 0
-
-
-def add_export_parser(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> argparse.ArgumentParser:
-    """Add ``zonepub export --zone Z [--format zonefile|rbldnsd] [-o FILE]``."""
-    parser = subparsers.add_parser(
-        "export", help="write a zone as an RFC 1035 master file or an rbldnsd dataset"
-    )
-    parser.add_argument("--zone", required=True, help="the zone to export")
-    parser.add_argument("--format", choices=("zonefile", "rbldnsd"), default="zonefile",
-                        help="zonefile (RFC 1035, the default) or rbldnsd (combined dataset)")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="file to write (replaced atomically); default: standard output")
-    parser.set_defaults(func=cmd_export)
-    return parser
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -228,13 +197,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
             sync.close()
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The whole ``zonepub`` command line: every subcommand, option and default, here."""
     parser = argparse.ArgumentParser(prog="zonepub", description=__doc__)
     parser.add_argument("-c", "--config", type=Path, default=Path("zones"),
                         help="directory of zone files (*.yaml); default: zones")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
     commands = parser.add_subparsers(dest="command", required=True)
+
     imp = commands.add_parser("import", help="publish token records from JSON-lines files")
     imp.add_argument("--zone", required=True, help="the zone to publish into")
     imp.add_argument("--replace", action="store_true",
@@ -244,8 +215,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     imp.add_argument("--force", action="store_true",
                      help="apply a --replace that deletes more than the zone's max_delete")
     imp.add_argument("files", nargs="+", type=Path, help='JSON lines: {"token": ..., "n": ...}')
-    imp.set_defaults(func=cmd_import)
-    add_import_rbldnsd_arguments(imp, cmd_import)
+    group = imp.add_argument_group("rbldnsd datasets")
+    group.add_argument("--format", choices=("jsonl", "rbldnsd"), default="jsonl",
+                       help="jsonl (the default) or rbldnsd (dataset files, see --dataset-type)")
+    group.add_argument("--dataset-type", choices=DATASET_KINDS,
+                       help="the rbldnsd dataset type of the files (with --format rbldnsd)")
+    imp.set_defaults(func=cmd_import_any)
+
     sync = commands.add_parser("sync", help="publish the zones' Redis sources")
     sync.add_argument("--zone", action="append", help="only this zone (repeatable)")
     sync.add_argument("--once", action="store_true", help="one full sync, then exit")
@@ -256,18 +232,58 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                       "(continuous mode: the first full pass)")
     sync.add_argument("--redis", help="Redis URL to use instead of the zone files' source.redis")
     sync.set_defaults(func=cmd_sync)
-    add_learn_parser(commands)
-    add_export_parser(commands)
-    add_check_parser(commands)
+
+    learn = commands.add_parser(
+        "learn", help="record spam/ham/junk verdicts into Redis (the buckets layout)",
+        description=learning.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # SUPPRESS keeps zonepub's own -c when it is given before "learn".
+    learn.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS,
+                       help="directory of zone files, for --zone (default: zones)")
+    learn.add_argument("--zone", help="take Redis URL, prefix and buckets from this zone's source")
+    learn.add_argument("--redis", help="Redis URL (overrides the zone's)")
+    learn.add_argument("--prefix", help=f"key prefix (default: the zone's, else {BUCKETS_PREFIX})")
+    learn.add_argument("--file", type=Path, help="verdicts, one per line ('-': standard input)")
+    learn.add_argument("--format", choices=("jsonl", "csv"),
+                       help="format of --file (default: csv for *.csv, else jsonl)")
+    learn.add_argument("--batch", type=int, default=learning.DEFAULT_BATCH,
+                       help="verdicts per MULTI/EXEC transaction "
+                       f"(default {learning.DEFAULT_BATCH})")
+    learn.add_argument("--spam-score", type=float, default=learning.SPAM_SCORE,
+                       help="a numeric verdict this high is spam "
+                       f"(default {learning.SPAM_SCORE:g})")
+    learn.add_argument("--junk-score", type=float, default=learning.JUNK_SCORE,
+                       help="a numeric verdict this high is junk "
+                       f"(default {learning.JUNK_SCORE:g})")
+    learn.add_argument("verdict", nargs="*", metavar="KIND VALUE VERDICT",
+                       help="one verdict, e.g. ip 192.0.2.1 spam")
+    learn.set_defaults(func=learning.run_learn)
+
+    export = commands.add_parser(
+        "export", help="write a zone as an RFC 1035 master file or an rbldnsd dataset"
+    )
+    export.add_argument("--zone", required=True, help="the zone to export")
+    export.add_argument("--format", choices=("zonefile", "rbldnsd"), default="zonefile",
+                        help="zonefile (RFC 1035, the default) or rbldnsd (combined dataset)")
+    export.add_argument("-o", "--output", type=Path,
+                        help="file to write (replaced atomically); default: standard output")
+    export.set_defaults(func=cmd_export)
+
+    check = commands.add_parser("check", help="scan zone stores for damage (exit 4 if any)")
+    check.add_argument("--zone", action="append",
+                       help="only this zone (repeatable); default: every zone")
+    check.add_argument("--upgrade", action="store_true",
+                       help="upgrade a store of an older layout first (opens it for writing)")
+    check.set_defaults(func=cmd_check)
+
     show = commands.add_parser("names", help="print the owner names of a token under a zone")
     show.add_argument("--zone", required=True, help="the zone")
     show.add_argument("token", help="an IP address, a name or any token, by the zone's scheme")
     show.set_defaults(func=cmd_names)
-    return parser.parse_args(argv)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

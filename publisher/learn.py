@@ -369,29 +369,3 @@ def run_learn(args: argparse.Namespace) -> int:
     if len(written.skipped) > 20:
         print(f"  ... and {len(written.skipped) - 20} more", file=sys.stderr)
     return 1
-
-
-def add_learn_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``learn`` on zonepub's subcommands (``parser.add_subparsers()``)."""
-    learn: argparse.ArgumentParser = subparsers.add_parser(
-        "learn", help="record spam/ham/junk verdicts into Redis (the buckets layout)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    # SUPPRESS keeps zonepub's own -c when it is given before "learn".
-    learn.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS,
-                       help="directory of zone files, for --zone (default: zones)")
-    learn.add_argument("--zone", help="take Redis URL, prefix and buckets from this zone's source")
-    learn.add_argument("--redis", help="Redis URL (overrides the zone's)")
-    learn.add_argument("--prefix", help=f"key prefix (default: the zone's, else {BUCKETS_PREFIX})")
-    learn.add_argument("--file", type=Path, help="verdicts, one per line ('-': standard input)")
-    learn.add_argument("--format", choices=("jsonl", "csv"),
-                       help="format of --file (default: csv for *.csv, else jsonl)")
-    learn.add_argument("--batch", type=int, default=DEFAULT_BATCH,
-                       help=f"verdicts per MULTI/EXEC transaction (default {DEFAULT_BATCH})")
-    learn.add_argument("--spam-score", type=float, default=SPAM_SCORE,
-                       help=f"a numeric verdict this high is spam (default {SPAM_SCORE:g})")
-    learn.add_argument("--junk-score", type=float, default=JUNK_SCORE,
-                       help=f"a numeric verdict this high is junk (default {JUNK_SCORE:g})")
-    learn.add_argument("verdict", nargs="*", metavar="KIND VALUE VERDICT",
-                       help="one verdict, e.g. ip 192.0.2.1 spam")
-    learn.set_defaults(func=run_learn)
-    return learn

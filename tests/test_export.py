@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from listformat import names
-from publisher.cli import add_export_parser
+from publisher.cli import build_parser
 from publisher.export import _rdata_text, export_zonefile, served_zone
 from publisher.rbldnsd import export_rbldnsd
 from tests.conftest import copy_zones, free_port
@@ -545,11 +545,8 @@ def test_rbldnsd_dataset_flattens_overrides_blocks_and_txt_only_entries(tmp_path
 
 
 def _parser() -> argparse.ArgumentParser:
-    """``zonepub``'s parser as publisher.cli builds it, with the export command added."""
-    parser = argparse.ArgumentParser(prog="zonepub")
-    parser.add_argument("-c", "--config", type=Path, default=Path("zones"))
-    add_export_parser(parser.add_subparsers(dest="command", required=True))
-    return parser
+    """``zonepub``'s parser, as publisher.cli builds it."""
+    return build_parser()
 
 
 def test_export_command_replaces_the_output_file_atomically(

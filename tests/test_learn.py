@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -11,12 +10,12 @@ import pytest
 import redis
 
 from publisher import layouts
+from publisher.cli import build_parser
 from publisher.layouts import ScoringParams
 from publisher.learn import (
     LearnError,
     Target,
     Thresholds,
-    add_learn_parser,
     make_verdict,
     write,
 )
@@ -42,11 +41,8 @@ source:
 
 def learn(argv: list[str], config: Path | None = None) -> int:
     """Parse argv as ``zonepub [-c config] learn ...`` would, then run it."""
-    parser = argparse.ArgumentParser(prog="zonepub")
-    parser.add_argument("-c", "--config", type=Path, default=Path("zones"))
-    add_learn_parser(parser.add_subparsers(dest="command", required=True))
     top = ["-c", str(config)] if config else []
-    args = parser.parse_args([*top, "learn", *argv])
+    args = build_parser().parse_args([*top, "learn", *argv])
     return int(args.func(args))
 
 
