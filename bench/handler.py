@@ -19,12 +19,11 @@ from pathlib import Path
 
 import dns.message
 
-from zoned import keys
-from zoned.answers import token_answer
+from publisher.entries import TokenRecord
+from publisher.publish import publish
 from zoned.config import load_zone_file
 from zoned.core import Responder
 from zoned.service import build_authority
-from zoned.store import ZoneStore
 from zoned.zone import ReaderPool
 
 ZONE = """\
@@ -50,14 +49,11 @@ def main() -> None:
         (zones / "bench.yaml").write_text(ZONE)
         config = load_zone_file(zones / "bench.yaml")
         tokens = [ipaddress.IPv4Address(rng.getrandbits(32)) for _ in range(args.tokens)]
-        store = ZoneStore.create_or_open(config.store, "ip")
-        with store.transaction() as txn:
-            for ip in tokens:
-                fields = {"n": rng.randrange(10, 1000), "sc": round(rng.uniform(-1, 1), 3)}
-                answer = token_answer(config, fields)
-                if answer is not None:
-                    txn.put(keys.net_key(ipaddress.IPv4Network(ip)), answer)
-        store.close()
+        publish(config, [
+            TokenRecord(f"token {i}", str(ip), {"n": rng.randrange(10, 1000),
+                                                 "sc": round(rng.uniform(-1, 1), 3)})
+            for i, ip in enumerate(tokens)
+        ])
         queries = []
         for _ in range(args.queries):
             if rng.random() < 0.7:

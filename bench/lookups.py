@@ -8,8 +8,8 @@ Usage (from the repository root, with the project's virtualenv)::
 What it does:
 
 1. Writes two zone files (an ``ip`` zone and a ``name`` zone for DKIM and URL domains)
-   and fills their stores directly through :class:`zoned.store.ZoneStore`, as the
-   publisher commits: ``--tokens`` random public IPv4 addresses and a tenth as many
+   and fills their stores with :func:`publisher.publish.publish` (one plan, one commit,
+   as ``zonepub import`` does): ``--tokens`` random public IPv4 addresses and a tenth as many
    domains, each with Rspamd-layout TXT data (``n``, ``v1m``, ``l``).
 2. Starts zoned on 127.0.0.1 pinned to CPU 0 (``taskset``), and pins itself to CPU 1.
 3. **Lookups per second**: ``--messages`` concurrent message tasks (100 by default), each
@@ -63,10 +63,9 @@ from client.facts import DkimResult, Facts, Url, facts_from_message  # noqa: E40
 from client.plan import LookupPlan  # noqa: E402
 from client.selectorconfig import SelectorConfig  # noqa: E402
 from listformat.names import OwnerScheme  # noqa: E402
-from publisher.records import owner_keys  # noqa: E402
-from zoned import answers  # noqa: E402
+from publisher.entries import TokenRecord  # noqa: E402
+from publisher.publish import publish  # noqa: E402
 from zoned.config import load_zone_file  # noqa: E402
-from zoned.store import ZoneStore  # noqa: E402
 
 IP_ZONE = "bench-ip.example.net"
 DOM_ZONE = "bench-dom.example.net"
@@ -133,19 +132,14 @@ def public_ips(count: int, rng: random.Random) -> list[str]:
 def fill(zones: Path, zone: str, tokens: Sequence[str], rng: random.Random) -> None:
     """Publish Rspamd-layout records for ``tokens`` in one commit, as the publisher does."""
     config = load_zone_file(zones / f"{zone}.yaml")
-    kind = "ip" if config.scheme.kind == "ip" else "name"
-    store = ZoneStore.create_or_open(config.store, kind)  # type: ignore[arg-type]
-    try:
-        with store.transaction() as txn:
-            for token in tokens:
-                fields = {"n": rng.randint(10, 5000), "v1m": round(rng.uniform(-5, 25), 3),
-                          "l": 1763769600}
-                value = answers.token_answer(config, fields)
-                assert value is not None
-                for key in owner_keys(config, token):
-                    txn.put(key, value)
-    finally:
-        store.close()
+    records = [
+        TokenRecord(f"token {i}", token, {"n": rng.randint(10, 5000),
+                                          "v1m": round(rng.uniform(-5, 25), 3),
+                                          "l": 1763769600})
+        for i, token in enumerate(tokens)
+    ]
+    written = publish(config, records)
+    assert len(written.plan.adds) >= len(set(tokens))  # every token has an answer
 
 
 @dataclass

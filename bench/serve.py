@@ -8,9 +8,9 @@ Usage (from the repository root, with the project's virtualenv)::
 What it does (see bench/README.md for how to read the table):
 
 1. Makes ``--tokens`` random IPv4 tokens (fixed seed) with reputation fields, and writes
-   them into a repzone zone store (directly through :class:`zoned.store.ZoneStore`, the
-   way the publisher commits) and into an rbldnsd ``ip4set`` dataset holding the same A
-   code and the same TXT text per entry.
+   them into a repzone zone store (with :func:`publisher.publish.publish`, which plans
+   and commits records as ``zonepub import`` does) and into an rbldnsd ``ip4set``
+   dataset holding the same A code and the same TXT text per entry.
 2. Writes one dnsperf query file used for both servers: 70% hits, 30% misses, half A,
    half TXT, reversed-octet names under ``bench.example.net``.
 3. In interleaved rounds (zoned, rbldnsd, zoned, rbldnsd, ...) starts each server pinned
@@ -69,8 +69,9 @@ from procs import (  # noqa: E402
 )
 
 from listformat import txt  # noqa: E402
-from zoned import answers, config, keys  # noqa: E402
-from zoned.store import ZoneStore  # noqa: E402
+from publisher.entries import TokenRecord  # noqa: E402
+from publisher.publish import publish  # noqa: E402
+from zoned import config  # noqa: E402
 
 ZONE = "bench.example.net"
 SEED = 20251122
@@ -174,20 +175,15 @@ def build(workdir: Path, count: int, n_queries: int) -> Dataset:
     tokens = make_tokens(count, rng)
     print(f"  {count:,} tokens generated in {time.perf_counter() - started:.1f} s", flush=True)
 
-    # The store, as the publisher fills it: token_answer() then put(), one commit.
+    # The store, as the publisher fills it: one plan, one commit.
     bands: dict[str, int] = {}
     started = time.perf_counter()
-    store = ZoneStore.create_or_open(store_dir, "ip")
-    try:
-        frng = random.Random(SEED + 1)
-        with store.transaction() as txn:
-            for value in tokens:
-                fields = token_fields(frng)
-                packed = answers.token_answer(zone_config, fields)
-                assert packed is not None
-                txn.put(keys.net_key(ipaddress.IPv4Network(value)), packed)
-    finally:
-        store.close()
+    frng = random.Random(SEED + 1)
+    written = publish(zone_config, [
+        TokenRecord(f"token {i}", str(ipaddress.IPv4Address(value)), token_fields(frng))
+        for i, value in enumerate(tokens)
+    ])
+    assert len(written.plan.adds) == len(tokens)  # every token has an answer
     fill_seconds = time.perf_counter() - started
     print(f"  zone store filled in {fill_seconds:.1f} s", flush=True)
 

@@ -29,8 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.procs import free_port, on_signal, spawn, stop_all  # noqa: E402
-from zoned import answers, config, keys  # noqa: E402
-from zoned.store import ZoneStore  # noqa: E402
+from publisher.entries import TokenRecord  # noqa: E402
+from publisher.publish import publish  # noqa: E402
+from zoned import config  # noqa: E402
 
 ZONE = "xfr.example.net"
 REPO = Path(__file__).resolve().parent.parent
@@ -48,33 +49,25 @@ transfer:
 def fill(zone_config: config.ZoneConfig, count: int, seed: int) -> list[ipaddress.IPv4Address]:
     rng = random.Random(seed)
     addresses = list({ipaddress.IPv4Address(rng.getrandbits(32)) for _ in range(count)})
-    store = ZoneStore.for_zone(zone_config)
-    try:
-        with store.transaction() as txn:
-            for i, address in enumerate(addresses):
-                fields = {"n": rng.randint(1, 500), "sc": round(rng.uniform(-1, 1), 2)}
-                packed = answers.token_answer(zone_config, fields)
-                assert packed is not None
-                txn.put(keys.net_key(ipaddress.IPv4Network(address)), packed)
-                if i % 20 == 0:
-                    net = ipaddress.IPv6Network((rng.getrandbits(64) << 64, 64))
-                    txn.put(keys.net_key(net), packed)
-    finally:
-        store.close()
+    records: list[TokenRecord] = []
+    for i, address in enumerate(addresses):
+        fields = {"n": rng.randint(1, 500), "sc": round(rng.uniform(-1, 1), 2)}
+        records.append(TokenRecord(f"token {i}", str(address), fields))
+        if i % 20 == 0:
+            net = ipaddress.IPv6Network((rng.getrandbits(64) << 64, 64))
+            records.append(TokenRecord(f"network {i}", str(net), fields))
+    written = publish(zone_config, records)
+    assert len(written.plan.adds) == len(records)  # every token has an answer
     return addresses
 
 
 def change(zone_config: config.ZoneConfig, addresses: list[ipaddress.IPv4Address],
            count: int) -> None:
-    store = ZoneStore.for_zone(zone_config)
-    try:
-        with store.transaction() as txn:
-            for address in addresses[:count]:
-                packed = answers.token_answer(zone_config, {"n": 999, "sc": 0.99})
-                assert packed is not None
-                txn.put(keys.net_key(ipaddress.IPv4Network(address)), packed)
-    finally:
-        store.close()
+    written = publish(zone_config, [
+        TokenRecord(f"change {i}", str(address), {"n": 999, "sc": 0.99})
+        for i, address in enumerate(addresses[:count])
+    ])
+    assert len(written.plan.changes) == len(addresses[:count])  # every token has an answer
 
 
 def transfer(port: int, qtype: int, serial: int = 0) -> tuple[float, int, int, int]:

@@ -17,23 +17,12 @@ one transaction.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from publisher.export import find_zone
 from zoned.config import ZoneConfig, load_zones
 from zoned.store import Inspection, ZoneStore, inspect
 
 DAMAGED = 4  # exit status when a store is damaged or outdated
-
-
-def add_check_parser(commands: Any) -> None:
-    """The ``check`` subcommand, on zonepub's subparsers."""
-    check = commands.add_parser("check", help="scan zone stores for damage (exit 4 if any)")
-    check.add_argument("--zone", action="append",
-                       help="only this zone (repeatable); default: every zone")
-    check.add_argument("--upgrade", action="store_true",
-                       help="upgrade a store of an older layout first (opens it for writing)")
-    check.set_defaults(func=cmd_check)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

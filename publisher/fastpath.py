@@ -28,8 +28,8 @@ from typing import Any
 
 from listformat import names, tokens, txt
 from listformat.scoring import TANH_SCALE, TANH_SHIFT
+from publisher.entries import owner_keys
 from publisher.judge import Judge, Stats
-from publisher.records import owner_keys
 from publisher.source import RedisSource
 from zoned.answers import token_answer
 from zoned.keys import V4

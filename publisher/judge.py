@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from listformat import names, tokens
 from listformat.txt import TxtError
 from publisher import layouts
+from publisher.entries import owner_keys
 from publisher.processors import Chain
-from publisher.records import owner_keys
 from zoned.answers import token_answer
 from zoned.config import ZoneConfig
 from zoned.ratelog import limited

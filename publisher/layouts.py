@@ -38,11 +38,7 @@ from listformat.scoring import (
     rspamd_score,
 )
 from publisher.errors import PublisherError
-from zoned.sourceconf import BUCKET_NAME as BUCKET_NAME
-from zoned.sourceconf import BUCKETS_PREFIX as BUCKETS_PREFIX
-from zoned.sourceconf import DEFAULT_BUCKETS as DEFAULT_BUCKETS
-from zoned.sourceconf import LAYOUTS as LAYOUTS
-from zoned.sourceconf import Bucket
+from zoned.sourceconf import BUCKET_NAME, DEFAULT_BUCKETS, LAYOUTS, Bucket
 
 # Above this a "seconds" timestamp would be in the year 5138: it is milliseconds.
 _MS_THRESHOLD = 1e11
@@ -60,37 +56,7 @@ class LayoutError(PublisherError, ValueError):
         self.field = field
 
 
-BucketSpec = Bucket  # the zone file's bucket type (zoned.sourceconf), by its name here
-RSPAMD_BUCKETS: Final = (BucketSpec("1m", 30 * 86400, 1.0),)  # Rspamd's default
-
-
-def bucket_specs(raw: object, where: str = "buckets") -> tuple[BucketSpec, ...]:
-    """The ``buckets:`` list of a zone's ``source`` section: ``[{name, window, mult}]``.
-
-    Raises ValueError naming the item and field (``buckets[1].window: ...``).
-    """
-    if not isinstance(raw, Sequence) or isinstance(raw, str | bytes) or not raw:
-        raise ValueError(f"{where}: expected a non-empty list of {{name, window, mult}}")
-    specs: list[BucketSpec] = []
-    for index, item in enumerate(raw):
-        path = f"{where}[{index}]"
-        if not isinstance(item, Mapping):
-            raise ValueError(f"{path}: expected a mapping with name, window and mult")
-        unknown = sorted(set(item) - {"name", "window", "mult"})
-        if unknown:
-            raise ValueError(f"{path}: unknown field {unknown[0]!r}")
-        name, window, mult = item.get("name"), item.get("window"), item.get("mult", 1.0)
-        if not isinstance(name, str) or not BUCKET_NAME.fullmatch(name):
-            raise ValueError(f"{path}.name: expected [a-z0-9_]{{1,16}}, got {name!r}")
-        if any(spec.name == name for spec in specs):
-            raise ValueError(f"{path}.name: bucket {name!r} is listed twice")
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ValueError(f"{path}.window: expected whole seconds >= 1, got {window!r}")
-        if (isinstance(mult, bool) or not isinstance(mult, int | float)
-                or not math.isfinite(mult) or mult < 0):
-            raise ValueError(f"{path}.mult: expected a finite number >= 0, got {mult!r}")
-        specs.append(BucketSpec(name, window, float(mult)))
-    return tuple(specs)
+RSPAMD_BUCKETS: Final = (Bucket("1m", 30 * 86400, 1.0),)  # Rspamd's default
 
 
 def bucket_key(token_key: str, bucket: str) -> str:
@@ -170,7 +136,7 @@ class Counters:
     buckets: Mapping[str, BucketCounts] = field(default_factory=_no_buckets)
 
 
-def _mults(specs: Sequence[BucketSpec]) -> Mapping[str, float]:
+def _mults(specs: Sequence[Bucket]) -> Mapping[str, float]:
     return MappingProxyType({spec.name: spec.mult for spec in specs})
 
 

@@ -35,15 +35,9 @@ import redis
 
 from listformat import tokens
 from publisher.errors import PublisherError
-from publisher.layouts import (
-    BUCKETS_PREFIX,
-    DEFAULT_BUCKETS,
-    BucketSpec,
-    bucket_key,
-)
+from publisher.layouts import bucket_key
 from zoned.config import ConfigError, ZoneConfig, find_zone
-from zoned.sourceconf import SourceSettings
-from zoned.sourceconf import redact as redact  # one rule for every message with a URL
+from zoned.sourceconf import BUCKETS_PREFIX, DEFAULT_BUCKETS, Bucket, SourceSettings, redact
 
 VERDICTS: Final = ("spam", "ham", "junk")
 SPAM_SCORE: Final = 15.0
@@ -84,7 +78,7 @@ class Target:
 
     url: str
     prefix: str = BUCKETS_PREFIX
-    buckets: tuple[BucketSpec, ...] = DEFAULT_BUCKETS
+    buckets: tuple[Bucket, ...] = DEFAULT_BUCKETS
 
 
 # ------------------------------------------------------------------ reading verdicts
@@ -301,7 +295,7 @@ def _zone(config_dir: Path, name: str) -> ZoneConfig:
 
 
 def zone_target(source: SourceSettings, zone: str) -> tuple[str | None, str, tuple[
-        BucketSpec, ...]]:
+        Bucket, ...]]:
     """(url, prefix, buckets) from a zone's validated ``source`` settings.
 
     Verdicts go to the first server: the publisher sums the servers' counts, so any one
@@ -319,7 +313,7 @@ def target_of(args: argparse.Namespace) -> Target:
     """The target from the command line, filled in from ``--zone`` when given."""
     url: str | None = None
     prefix = BUCKETS_PREFIX
-    buckets: tuple[BucketSpec, ...] = DEFAULT_BUCKETS
+    buckets: tuple[Bucket, ...] = DEFAULT_BUCKETS
     if args.zone:
         config = _zone(Path(getattr(args, "config", "zones")), args.zone)
         if config.source is None:
@@ -376,29 +370,3 @@ def run_learn(args: argparse.Namespace) -> int:
     if len(written.skipped) > 20:
         print(f"  ... and {len(written.skipped) - 20} more", file=sys.stderr)
     return 1
-
-
-def add_learn_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``learn`` on zonepub's subcommands (``parser.add_subparsers()``)."""
-    learn: argparse.ArgumentParser = subparsers.add_parser(
-        "learn", help="record spam/ham/junk verdicts into Redis (the buckets layout)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    # SUPPRESS keeps zonepub's own -c when it is given before "learn".
-    learn.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS,
-                       help="directory of zone files, for --zone (default: zones)")
-    learn.add_argument("--zone", help="take Redis URL, prefix and buckets from this zone's source")
-    learn.add_argument("--redis", help="Redis URL (overrides the zone's)")
-    learn.add_argument("--prefix", help=f"key prefix (default: the zone's, else {BUCKETS_PREFIX})")
-    learn.add_argument("--file", type=Path, help="verdicts, one per line ('-': standard input)")
-    learn.add_argument("--format", choices=("jsonl", "csv"),
-                       help="format of --file (default: csv for *.csv, else jsonl)")
-    learn.add_argument("--batch", type=int, default=DEFAULT_BATCH,
-                       help=f"verdicts per MULTI/EXEC transaction (default {DEFAULT_BATCH})")
-    learn.add_argument("--spam-score", type=float, default=SPAM_SCORE,
-                       help=f"a numeric verdict this high is spam (default {SPAM_SCORE:g})")
-    learn.add_argument("--junk-score", type=float, default=JUNK_SCORE,
-                       help=f"a numeric verdict this high is junk (default {JUNK_SCORE:g})")
-    learn.add_argument("verdict", nargs="*", metavar="KIND VALUE VERDICT",
-                       help="one verdict, e.g. ip 192.0.2.1 spam")
-    learn.set_defaults(func=run_learn)
-    return learn

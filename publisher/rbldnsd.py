@@ -1,11 +1,16 @@
-"""Importing rbldnsd datasets into a zone (``zonepub import --format rbldnsd``).
+"""rbldnsd's dataset format, both ways: datasets read into store entries, a zone written out.
 
 Operators moving a list from rbldnsd keep their data files: :func:`read_dataset`
 parses rbldnsd's dataset syntax (rbldnsd(8), checked against rbldnsd 1.0) and
-:func:`import_rbldnsd` turns the entries into store entries and commits them as one
-serial, the way ``zonepub import`` commits JSON lines.  Every bad line is reported as
-``file:line: why`` and nothing is written while any line is bad.
+:func:`dataset_entries` turns the entries into store entries, which
+:func:`publisher.publish.import_rbldnsd` commits as one serial (``zonepub import
+--format rbldnsd``), the way ``zonepub import`` commits JSON lines.  Every bad line is
+reported as ``file:line: why`` and nothing is written while any line is bad.  The other
+way, :func:`export_rbldnsd` writes a zone as one dataset (``zonepub export --format
+rbldnsd``).
 
+Reading datasets
+----------------
 What is read, per dataset type:
 
 - ``ip4set``: addresses, prefixes (``1.2.3`` is 1.2.3.0/24), CIDR (``1.2.3.0/24``,
@@ -52,18 +57,34 @@ Networks wider than the zone's ``widest_prefix`` (default /8 and /16, never /0) 
 lines, exclusions included: rbldnsd would take ``0.0.0.0/0``, but a list that answers
 for the whole Internet is never what an operator meant.  For ``ip4set`` the bound is
 the size of the line's range (a /8 is at most 16,777,216 addresses).
+
+Writing a zone
+--------------
+One file in rbldnsd's ``combined`` format (``rbldnsd ZONE:combined:FILE``): ``$SOA``
+and ``$NS`` from the zone, then an ``ip4trie`` and an ``ip6trie`` (IP zones) or a
+``dnset`` (name and hash zones) with one ``:A:TXT`` value per entry, and a ``generic``
+dataset with the static records and what an entry line cannot carry.  The tries are
+longest-prefix match like zoned; the three levels of precedence are flattened into
+it: store entries inside a ``listed`` override are left out, ``unlisted`` networks
+become ``!`` exclusions and everything inside them is left out.
+
+rbldnsd answers an A record for every listed entry, so an entry with TXT and no A
+(a neutral score) cannot be a trie or dnset line: a single address or a name goes to
+the ``generic`` dataset (with an exclusion in the trie, so no covering network
+answers it), a network is left out with a warning.  The generic dataset knows A, TXT
+and MX records of one character-string of at most 254 bytes; other records (AAAA,
+CNAME, long TXT) are left out with a warning.  ``$`` in TXT text is written as ``$$``.
+rbldnsd answers NXDOMAIN for names that are only empty non-terminals in zoned.
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import re
-import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, TextIO, get_args
 
 import dns.rdata
 import dns.rdataclass
@@ -71,13 +92,13 @@ import dns.rdatatype
 
 from listformat import names
 from listformat.codes import CodeError, validate_code
-from publisher.describe import plan_text
-from publisher.export import find_zone
-from publisher.plan import DeleteGuard, PlanRefused
-from publisher.records import RecordError, Written, write_entries
+from publisher.entries import RecordError
+from publisher.export import served_zone, type_text
 from zoned import keys
+from zoned.answers import static_answers
 from zoned.config import NetworkTooWide, WidestPrefix, ZoneConfig
-from zoned.packed import Record, pack, txt_rdata
+from zoned.contents import Family, Net, Packed, families, key_labels, name_text, store_entries
+from zoned.packed import Record, pack, txt_rdata, unpack
 from zoned.wire import T_A, T_MX, T_TXT
 
 DatasetKind = Literal["ip4set", "ip4trie", "ip6trie", "dnset", "generic"]
@@ -126,23 +147,6 @@ class ImportedEntry:
     excluded: bool = False
     wildcard: Literal["", "*.", "."] = ""  # dnset: "*." below the name, "." name and below
     record: GenericRecord | None = None  # generic only
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    """What an import read and committed."""
-
-    zone: str
-    kind: DatasetKind
-    entries: int  # dataset entries read, exclusions included
-    keys: int  # store keys they became
-    added: int
-    changed: int
-    deleted: int
-    serial_before: int
-    serial_after: int
-    notes: tuple[str, ...]  # what could not be imported as rbldnsd serves it
-    written: Written
 
 
 # --------------------------------------------------------------------------- parsing
@@ -842,7 +846,7 @@ def _exclude(whole: IPNetwork, cut: IPNetwork) -> Iterator[IPNetwork]:
     return whole.address_exclude(cut)  # type: ignore[arg-type]
 
 
-# --------------------------------------------------------------------------- import
+# --------------------------------------------------------------------------- entries of files
 
 
 def dataset_entries(
@@ -861,80 +865,179 @@ def dataset_entries(
     return entries, len(read), notes
 
 
-def import_rbldnsd(
-    config: ZoneConfig,
-    path: Path | Iterable[Path],
-    kind: DatasetKind,
-    *,
-    replace: bool = False,
-    guard: DeleteGuard | None = None,
-    force: bool = False,
-    dry_run: bool = False,
-) -> ImportResult:
-    """Import rbldnsd dataset files (read as one dataset) into the zone's store.
+# --------------------------------------------------------------------------- writing a zone
 
-    Raises :class:`DatasetError` listing every bad line, having written nothing; the
-    plan is checked and committed as :func:`publisher.records.write_entries` does
-    (PlanRefused past the delete guard).
+
+@dataclass
+class _RbldnsdSections:
+    """The lines of each dataset of the combined file."""
+
+    ip4: list[str] = field(default_factory=list)
+    ip6: list[str] = field(default_factory=list)
+    dnset: list[str] = field(default_factory=list)
+    generic: list[str] = field(default_factory=list)
+
+
+def _entry_value(config: ZoneConfig, packed: bytes) -> str | None:
+    """The ``:A:TXT`` value of an answer, or None when an entry line cannot carry it."""
+    a: list[Record] = []
+    txt: list[Record] = []
+    for record in unpack(packed):
+        if record.rtype == T_A:
+            a.append(record)
+        elif record.rtype == T_TXT:
+            txt.append(record)
+        else:
+            return None
+    if len(a) != 1 or len(txt) > 1 or any(r.ttl != config.ttl for r in a + txt):
+        return None
+    code = ipaddress.IPv4Address(a[0].rdata)
+    if not txt:
+        return f":{code}:"
+    text = _single_string(txt[0].rdata)
+    if text is None or not text or text != text.rstrip(" \t"):
+        return None
+    text = text.replace("$", "$$")
+    if text[0] in " \t=":  # rbldnsd strips leading blanks, and one '=' (base template)
+        text = "=" + text
+    return f":{code}:{text}"
+
+
+def _single_string(rdata: bytes) -> str | None:
+    """The text of TXT RDATA holding one printable-ASCII string of at most 254 bytes."""
+    if not rdata or rdata[0] != len(rdata) - 1 or len(rdata) - 1 > MAX_TXT:
+        return None
+    text = rdata[1:].decode("latin-1")
+    return text if all(" " <= ch <= "~" for ch in text) else None
+
+
+def _generic_lines(name: str, packed: bytes, notes: list[str]) -> list[str]:
+    """Generic-dataset lines for an answer (A, TXT, MX only); the rest is noted."""
+    lines: list[str] = []
+    for record in unpack(packed):
+        if record.rtype == T_A:
+            value = str(ipaddress.IPv4Address(record.rdata))
+        elif record.rtype == T_TXT:
+            text = _single_string(record.rdata)
+            if text is None:
+                notes.append(f"{name}: TXT is not one printable string of at most 254 bytes;"
+                             " left out of the rbldnsd dataset")
+                continue
+            value = f'"{text}"'
+        elif record.rtype == T_MX:
+            rdata = dns.rdata.from_wire(dns.rdataclass.IN, dns.rdatatype.MX, record.rdata, 0,
+                                        len(record.rdata))
+            value = rdata.to_text()
+        else:
+            rtype = type_text(record.rtype)
+            notes.append(f"{name}: rbldnsd's generic dataset has no {rtype} records; left out")
+            continue
+        lines.append(f"{name} {record.ttl} {type_text(record.rtype)} {value}")
+    return lines
+
+
+def export_rbldnsd(config: ZoneConfig, out: TextIO, *, warnings: list[str] | None = None) -> int:
+    """Write the zone as one rbldnsd ``combined`` dataset; returns the data lines written.
+
+    Serve it with ``rbldnsd -b ADDR/PORT ZONE:combined:FILE``.  ``warnings`` receives
+    every answer the dataset cannot carry.
     """
-    paths = [path] if isinstance(path, Path) else list(path)
-    entries, read, notes = dataset_entries(config, paths, kind)
-    written = write_entries(config, entries, replace=replace, guard=guard, force=force,
-                            dry_run=dry_run)
-    plan = written.plan
-    return ImportResult(config.origin, kind, read, len(entries), len(plan.adds),
-                        len(plan.changes), len(plan.deletes), written.serial_before,
-                        written.serial_after, tuple(notes), written)
-
-
-# --------------------------------------------------------------------------- command
-
-
-def add_import_rbldnsd_arguments(
-    parser: argparse.ArgumentParser,
-    jsonl_command: Callable[[argparse.Namespace], int],
-) -> None:
-    """Add ``--format jsonl|rbldnsd`` and ``--dataset-type`` to ``zonepub import``.
-
-    ``--format rbldnsd`` imports the files as one rbldnsd dataset; any other format
-    runs ``jsonl_command``, the command the parser had.
-    """
-    group = parser.add_argument_group("rbldnsd datasets")
-    group.add_argument("--format", choices=("jsonl", "rbldnsd"), default="jsonl",
-                       help="jsonl (the default) or rbldnsd (dataset files, see --dataset-type)")
-    group.add_argument("--dataset-type", choices=DATASET_KINDS,
-                       help="the rbldnsd dataset type of the files (with --format rbldnsd)")
-
-    def dispatch(args: argparse.Namespace) -> int:
-        if args.format == "rbldnsd":
-            return cmd_import_rbldnsd(args)
-        if args.dataset_type is not None:
-            raise SystemExit("zonepub: --dataset-type goes with --format rbldnsd")
-        return jsonl_command(args)
-
-    parser.set_defaults(func=dispatch)
-
-
-def cmd_import_rbldnsd(args: argparse.Namespace) -> int:
-    """Run ``zonepub import --format rbldnsd``; notes go to standard error."""
-    if args.dataset_type is None:
-        raise SystemExit(f"zonepub: --format rbldnsd needs --dataset-type "
-                         f"({', '.join(DATASET_KINDS)})")
-    config = find_zone(args.config, args.zone)
-    try:
-        result = import_rbldnsd(config, args.files, args.dataset_type, replace=args.replace,
-                                force=args.force, dry_run=args.dry_run)
-    except PlanRefused as exc:
-        print(f"zonepub: zone {config.origin}: refused: {exc}", file=sys.stderr)
-        return 3
-    for note in result.notes:
-        print(f"zonepub: note: {note}", file=sys.stderr)
-    if not result.written.applied:
-        print(plan_text(config, result.written.plan))
-        return 0
-    print(
-        f"zone {result.zone}: {result.entries} {result.kind} entries as {result.keys} names: "
-        f"{result.added} added, {result.changed} changed, {result.deleted} deleted; "
-        f"serial {result.serial_before} -> {result.serial_after}"
+    notes = warnings if warnings is not None else []
+    sections = _RbldnsdSections()
+    with served_zone(config) as zone:
+        serial = zone.serial
+        for key in sorted(zone.statics, key=key_labels):
+            name = name_text(key_labels(key))
+            value = _entry_value(config, zone.statics[key])
+            if not zone.is_ip and value is not None:
+                sections.dnset.append(f"{name} {value}")
+            else:
+                sections.generic.extend(_generic_lines(name, zone.statics[key], notes))
+        if zone.is_ip:
+            _rbldnsd_networks(config, families(zone), zone.statics, sections, notes)
+        else:
+            for key, packed in store_entries(zone):
+                if key in zone.statics or key in zone.blocked_names:
+                    continue
+                name = name_text(key_labels(key))
+                value = _entry_value(config, packed)
+                if value is not None:
+                    sections.dnset.append(f"{name} {value}")
+                else:
+                    sections.generic.extend(_generic_lines(name, packed, notes))
+    apex = static_answers(config.records).get("")
+    if apex is not None:
+        sections.generic[:0] = _generic_lines("@", apex, notes)
+    soa = config.soa
+    out.write(
+        f"# zone {config.origin}, serial {serial}, exported by zonepub for rbldnsd:\n"
+        f"#   rbldnsd -b ADDR/PORT {config.origin}:combined:FILE\n"
+        f"$SOA {soa.ttl} {soa.mname}. {soa.rname}. {serial} {soa.refresh} {soa.retry} "
+        f"{soa.expire} {soa.minimum}\n"
+        f"$NS {config.ns_ttl} {' '.join(ns + '.' for ns in config.ns)}\n"
     )
-    return 0
+    written = 0
+    for header, lines in (
+        ("ip4trie:tokens", sections.ip4),
+        ("ip6trie:tokens6", sections.ip6),
+        ("dnset:tokens", sections.dnset),
+        ("generic:records", sections.generic),
+    ):
+        if lines:
+            out.write(f"$DATASET {header} @\n$TTL {config.ttl}\n")
+            out.writelines(line + "\n" for line in lines)
+            written += len(lines)
+    return written
+
+
+def _rbldnsd_networks(
+    config: ZoneConfig,
+    families: dict[int, Family],
+    statics: Iterable[bytes],
+    sections: _RbldnsdSections,
+    notes: list[str],
+) -> None:
+    """Trie lines for an IP zone: zoned's three levels flattened into one longest match."""
+    static_keys = frozenset(statics)
+    for version, family in families.items():
+        lines = sections.ip4 if version == 4 else sections.ip6
+        for start, plen in sorted(family.blocked):
+            lines.append(f"!{_net_text(version, start, plen)}")
+        entries: list[tuple[Net, Packed]] = []
+        for net, value in family.listed.items():
+            if family.covering("blocked", *net) is None:
+                entries.append((net, value))
+        for net, value in family.store.items():
+            # Inside an override the override answers, whatever the prefix lengths.
+            if family.covering("blocked", *net) is None and \
+                    family.covering("listed", *net) is None:
+                entries.append((net, value))
+        for (start, plen), packed in sorted(entries):
+            text = _net_text(version, start, plen)
+            entry = _entry_value(config, packed)
+            if entry is not None:
+                lines.append(f"{text} {entry}")
+                continue
+            if plen != family.width:
+                notes.append(f"{text}: an rbldnsd trie entry needs exactly one A record and "
+                             "at most one TXT; network left out")
+                continue
+            name = _reverse_name(version, start)
+            if name.encode("ascii") in static_keys:
+                continue
+            # The answer goes to the generic dataset; the exclusion keeps any covering
+            # network from answering this address too.
+            lines.append(f"!{text}")
+            sections.generic.extend(_generic_lines(name, packed, notes))
+
+
+def _net_text(version: int, start: int, plen: int) -> str:
+    if version == 4:
+        return f"{ipaddress.IPv4Address(start)}/{plen}"
+    return f"{ipaddress.IPv6Address(start).exploded}/{plen}"
+
+
+def _reverse_name(version: int, start: int) -> str:
+    """The owner name of the address ``start`` (RFC 5782: reversed octets or nibbles)."""
+    address = ipaddress.IPv4Address(start) if version == 4 else ipaddress.IPv6Address(start)
+    return names.reverse_ip(address)

@@ -2,16 +2,13 @@
 
 The section is read and validated once, by :mod:`zoned.sourceconf` when the zone file is
 loaded (so ``zoned -t`` refuses what zonepub refuses); this module only applies the
-command line's override.  The names below stay importable from here.
+command line's override.
 """
 
 from __future__ import annotations
 
 from zoned.config import ConfigError, Problem, ZoneConfig
-from zoned.sourceconf import DEFAULT_BUCKETS as DEFAULT_BUCKETS
-from zoned.sourceconf import LAYOUTS as LAYOUTS
-from zoned.sourceconf import Bucket as Bucket
-from zoned.sourceconf import SourceSettings as SourceSettings
+from zoned.sourceconf import SourceSettings
 
 
 def source_settings(config: ZoneConfig, redis_override: str | None = None) -> SourceSettings | None:

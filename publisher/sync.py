@@ -37,12 +37,12 @@ from publisher.plan import (
     partial_plan,
 )
 from publisher.progress import Progress
-from publisher.settings import SourceSettings
 from publisher.source import RedisSource
 from publisher.workers import Judged, default_workers
 from publisher.workers import run as run_workers
 from zoned.config import ZoneConfig
 from zoned.ratelog import limited
+from zoned.sourceconf import SourceSettings
 from zoned.store import Transaction, ZoneStore
 
 log = logging.getLogger(__name__)

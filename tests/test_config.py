@@ -24,13 +24,12 @@ from zoned.config import (
     ListedOverride,
     Problem,
     Soa,
-    SourceSettings,
     StaticRecord,
     ZoneConfig,
     load_zone_file,
     load_zones,
 )
-from zoned.sourceconf import DEFAULT_BUCKETS
+from zoned.sourceconf import DEFAULT_BUCKETS, Bucket, SourceSettings
 
 
 def fields_of(path: Path) -> list[tuple[int, str]]:
@@ -714,6 +713,29 @@ def test_zoned_t_refuses_what_zonepub_refuses(
     # zonepub, even with --redis given, refuses the file before it connects anywhere.
     assert zonepub(["-c", str(tmp_path), "sync", "--once", "--redis", "redis://127.0.0.1:1/0"]) == 1
     assert f": {field}: {message}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("buckets", "where"),
+    [
+        ("[]", "source.buckets"),
+        ("[{name: 1 h, window: 1}]", "source.buckets[0].name"),
+        ("[{name: a, window: 0}]", "source.buckets[0].window"),
+        ("[{name: a, window: 1}, {name: a, window: 2}]", "source.buckets[1].name"),
+        ("[{name: a, window: 1, mult: -1}]", "source.buckets[0].mult"),
+        ("[{name: a, window: 1, extra: 1}]", "source.buckets[0]"),
+    ],
+)
+def test_bucket_specs(tmp_path: Path, buckets: str, where: str) -> None:
+    """The buckets list is read by the one reader of source: into Bucket values, each
+    mistake named by its item and field (moved here from test_layouts' second reader)."""
+    text = SOURCE + "  layout: buckets\n  buckets: "
+    good = load_zone_file(write(tmp_path / "ok", "rep.yaml", text + (
+        "[{name: 1h, window: 3600, mult: 1.5}, {name: 1d, window: 86400}]\n")))
+    assert good.source is not None
+    assert good.source.buckets == (Bucket("1h", 3600, 1.5), Bucket("1d", 86400, 1.0))
+    fields = [field for _, field in fields_of(write(tmp_path, "rep.yaml", text + buckets + "\n"))]
+    assert fields and all(field.startswith(where) for field in fields), fields
 
 
 @pytest.mark.parametrize(

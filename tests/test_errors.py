@@ -19,13 +19,13 @@ from client.facts import MessageError
 from client.repq import UsageError
 from client.selectorconfig import PlanError
 from client.selectorlang import SelectorError
+from publisher.entries import RecordError
 from publisher.errors import PublisherError
 from publisher.layouts import LayoutError
 from publisher.learn import LearnError
 from publisher.plan import PlanRefused
 from publisher.processors import MapError
 from publisher.rbldnsd import DatasetError
-from publisher.records import RecordError
 from publisher.source import SourceError
 from zoned.config import ConfigError
 from zoned.connections import LimitsError

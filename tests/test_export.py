@@ -25,13 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from listformat import names
-from publisher.export import (
-    _rdata_text,
-    add_export_parser,
-    export_rbldnsd,
-    export_zonefile,
-    served_zone,
-)
+from publisher.cli import build_parser
+from publisher.export import _rdata_text, export_zonefile, served_zone
+from publisher.rbldnsd import export_rbldnsd
 from tests.support.answers import Answer, core_answer, server_answer, zone_config
 from tests.support.processes import tool
 from tests.support.publishing import copy_zones
@@ -425,11 +421,8 @@ def test_rbldnsd_dataset_flattens_overrides_blocks_and_txt_only_entries(tmp_path
 
 
 def _parser() -> argparse.ArgumentParser:
-    """``zonepub``'s parser as publisher.cli builds it, with the export command added."""
-    parser = argparse.ArgumentParser(prog="zonepub")
-    parser.add_argument("-c", "--config", type=Path, default=Path("zones"))
-    add_export_parser(parser.add_subparsers(dest="command", required=True))
-    return parser
+    """``zonepub``'s parser, as publisher.cli builds it."""
+    return build_parser()
 
 
 def test_export_command_replaces_the_output_file_atomically(

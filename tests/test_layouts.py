@@ -14,6 +14,7 @@ from listformat.scoring import BucketCounts, buckets_score, rspamd_score
 from publisher import layouts
 from publisher.layouts import Counters, LayoutError, ScoringParams
 from tests.support.redis_server import redis_url  # noqa: F401  (fixture: a real redis-server)
+from zoned.sourceconf import LAYOUTS
 
 
 def stored(url: str, key: str, fields: Mapping[str, str | int | float]) -> dict[bytes, bytes]:
@@ -122,7 +123,7 @@ def test_parse_unknown_layout() -> None:
 
 
 @given(st.dictionaries(st.binary(max_size=6), st.binary(max_size=8), max_size=6),
-       st.sampled_from(layouts.LAYOUTS))
+       st.sampled_from(LAYOUTS))
 def test_parse_never_fails_otherwise(fields: dict[bytes, bytes], layout: str) -> None:
     """Whatever a hash holds, parse returns a record or raises LayoutError."""
     try:
@@ -253,20 +254,6 @@ def test_bucket_keys() -> None:
     assert layouts.record_keys("buckets", key, ["1h", "1d"]) == [key, "{i:192.0.2.1}:1d"]
     assert layouts.record_keys("rspamd", "a:1", ["1h"]) == ["a:1"]
     assert layouts.record_keys("buckets", "a:1", ["1h"]) == []
-
-
-def test_bucket_specs() -> None:
-    specs = layouts.bucket_specs([{"name": "1h", "window": 3600, "mult": 1.5},
-                                  {"name": "1d", "window": 86400}])
-    assert specs == (layouts.BucketSpec("1h", 3600, 1.5), layouts.BucketSpec("1d", 86400, 1.0))
-    for bad, where in [([], "buckets"), ([{"name": "1 h", "window": 1}], "buckets[0].name"),
-                       ([{"name": "a", "window": 0}], "buckets[0].window"),
-                       ([{"name": "a", "window": 1}, {"name": "a", "window": 2}],
-                        "buckets[1].name"),
-                       ([{"name": "a", "window": 1, "mult": -1}], "buckets[0].mult"),
-                       ([{"name": "a", "window": 1, "extra": 1}], "buckets[0]")]:
-        with pytest.raises(ValueError, match=rf"^{where.replace('[', '.').replace(']', '.')}"):
-            layouts.bucket_specs(bad)
 
 
 # ------------------------------------------------------------------ tokens

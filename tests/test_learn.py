@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -11,17 +10,17 @@ import pytest
 import redis
 
 from publisher import layouts
+from publisher.cli import build_parser
 from publisher.layouts import ScoringParams
 from publisher.learn import (
     LearnError,
     Target,
     Thresholds,
-    add_learn_parser,
     make_verdict,
-    redact,
     write,
 )
 from tests.support.redis_server import redis_url  # noqa: F401  (fixture: a real redis-server)
+from zoned.sourceconf import DEFAULT_BUCKETS, redact
 
 ZONE = """\
 zone: rb.example.net
@@ -42,11 +41,8 @@ source:
 
 def learn(argv: list[str], config: Path | None = None) -> int:
     """Parse argv as ``zonepub [-c config] learn ...`` would, then run it."""
-    parser = argparse.ArgumentParser(prog="zonepub")
-    parser.add_argument("-c", "--config", type=Path, default=Path("zones"))
-    add_learn_parser(parser.add_subparsers(dest="command", required=True))
     top = ["-c", str(config)] if config else []
-    args = parser.parse_args([*top, "learn", *argv])
+    args = build_parser().parse_args([*top, "learn", *argv])
     return int(args.func(args))
 
 
@@ -214,7 +210,7 @@ def test_write_is_one_transaction_per_batch(redis_url: str) -> None:  # noqa: F8
     """Batches add up; a token whose key holds another type is skipped and named, its key
     untouched, and the rest of its batch is written."""
     c = client(redis_url)
-    target = Target(redis_url, "RB:", layouts.DEFAULT_BUCKETS)
+    target = Target(redis_url, "RB:", DEFAULT_BUCKETS)
     verdicts = [make_verdict("ip", f"192.0.2.{i % 3}", "spam") for i in range(10)]
     assert write(c, target, verdicts, batch=4).verdicts == 10
     assert record(redis_url, "i:192.0.2.0").buckets["1h"].spam == 4

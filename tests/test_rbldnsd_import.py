@@ -10,13 +10,9 @@ from pathlib import Path
 import pytest
 
 from listformat import names
-from publisher.rbldnsd import (
-    DatasetError,
-    ImportedEntry,
-    add_import_rbldnsd_arguments,
-    import_rbldnsd,
-    read_dataset,
-)
+from publisher import cli
+from publisher.publish import import_rbldnsd
+from publisher.rbldnsd import DatasetError, ImportedEntry, read_dataset
 from tests.support.answers import Answer, core_answer, server_answer, zone_config
 from tests.support.publishing import copy_zones
 from tests.support.servers import rbldnsd
@@ -327,34 +323,25 @@ def test_replace_removes_what_the_dataset_does_not_list(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- command
 
 
-def _parser(jsonl: list[argparse.Namespace]) -> argparse.ArgumentParser:
-    """``zonepub import`` as publisher.cli builds it, with the rbldnsd options added."""
-    parser = argparse.ArgumentParser(prog="zonepub")
-    parser.add_argument("-c", "--config", type=Path, default=Path("zones"))
-    commands = parser.add_subparsers(dest="command", required=True)
-    imp = commands.add_parser("import")
-    imp.add_argument("--zone", required=True)
-    imp.add_argument("--replace", action="store_true")
-    imp.add_argument("--dry-run", action="store_true")
-    imp.add_argument("--force", action="store_true")
-    imp.add_argument("files", nargs="+", type=Path)
+def _parser(jsonl: list[argparse.Namespace], monkeypatch: pytest.MonkeyPatch
+            ) -> argparse.ArgumentParser:
+    """``zonepub``'s parser as publisher.cli builds it, the JSON-lines import recorded."""
 
     def jsonl_command(args: argparse.Namespace) -> int:
         jsonl.append(args)
         return 0
 
-    imp.set_defaults(func=jsonl_command)
-    add_import_rbldnsd_arguments(imp, jsonl_command)
-    return parser
+    monkeypatch.setattr(cli, "cmd_import", jsonl_command)
+    return cli.build_parser()
 
 
 def test_import_command_routes_rbldnsd_datasets_and_keeps_json_lines(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     zones = copy_zones(tmp_path)
     data = write(tmp_path, "set", "$SOA 0 a. b. 0 1 1 1 1\n10.0.0.1\n")
     jsonl: list[argparse.Namespace] = []
-    parser = _parser(jsonl)
+    parser = _parser(jsonl, monkeypatch)
     args = parser.parse_args(["-c", str(zones), "import", "--zone", IP, "--format", "rbldnsd",
                               "--dataset-type", "ip4set", str(data)])
     assert args.func(args) == 0

@@ -275,7 +275,7 @@ def test_reconciliation_does_not_undo_newer_incremental_updates(
     zones: Path, redis_url: str, r: redis.Redis  # noqa: F811
 ) -> None:
     from publisher.describe import describe_answer
-    from publisher.records import owner_keys
+    from publisher.entries import owner_keys
     from publisher.settings import source_settings
     from publisher.sync import FullPass, ZoneSync
     from zoned.config import load_zone_file

@@ -15,11 +15,12 @@ import pytest
 import redis
 
 from publisher.judge import Stats
-from publisher.settings import SourceSettings, source_settings
+from publisher.settings import source_settings
 from publisher.sync import FullPass, ZoneSync
 from tests.support.publishing import copy_zones
 from tests.support.redis_server import redis_url  # noqa: F401  (fixture)
 from zoned.config import ZoneConfig, load_zone_file
+from zoned.sourceconf import SourceSettings
 
 NOW_MS = 1_763_769_600_000
 

@@ -16,10 +16,10 @@ import pytest
 import redis
 
 from publisher.describe import describe_answer
+from publisher.entries import owner_keys
 from publisher.guard import LiveDeletes
 from publisher.live import LiveZone, Runner
 from publisher.plan import DeleteGuard, Plan, PlanRefused
-from publisher.records import owner_keys
 from publisher.settings import source_settings
 from publisher.sync import ZoneSync
 from tests.support.polling import until

@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from listformat import names, tokens
+from publisher.entries import RecordError, owner_keys
 from publisher.judge import Publish, SourceToken, Stats
 from publisher.rbldnsd import DATASET_KINDS, DatasetError, dataset_entries
-from publisher.records import RecordError, load_entries, owner_keys
+from publisher.records import load_entries
 from publisher.settings import source_settings
 from publisher.sync import ZoneSync
 from tests.support.publishing import copy_zones

@@ -27,7 +27,8 @@ import dns.rdatatype
 import dns.tsig
 import pytest
 
-from publisher.records import entries, parse_record
+from publisher.entries import entries
+from publisher.records import parse_record
 from tests.support.publishing import copy_zones
 from zoned.config import load_zone_file
 from zoned.core import Responder

@@ -38,8 +38,7 @@ from zoned.access import QueryAcl, Transfer, TsigKey, read_keys, read_queries, r
 from zoned.prefixes import DEFAULT_WIDEST_V4, DEFAULT_WIDEST_V6
 from zoned.prefixes import NetworkTooWide as NetworkTooWide  # re-exported for the publisher
 from zoned.prefixes import WidestPrefix as WidestPrefix  # re-exported: a ZoneConfig field
-from zoned.sourceconf import SourceSettings as SourceSettings  # re-exported: a field
-from zoned.sourceconf import read_source
+from zoned.sourceconf import SourceSettings, read_source
 from zoned.yamlconf import ConfigError as ConfigError  # re-exported: load_zones raises it
 from zoned.yamlconf import Problem as Problem  # re-exported: what a ConfigError lists
 from zoned.yamlconf import (

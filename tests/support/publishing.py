@@ -9,8 +9,10 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from publisher.cli import main as zonepub
+from publisher.publish import publish as publish_records
+from publisher.records import read_jsonl
 from tests.support.repo import REPO, ZONES
+from zoned.config import find_zone
 
 
 def copy_zones(target: Path) -> Path:
@@ -39,6 +41,15 @@ def publish(zones: Path, zone: str, records: Iterable[Mapping[str, object]], *,
 
 
 def publish_samples(zones: Path) -> None:
-    """Publish the shipped demo samples into every example zone."""
+    """Publish the shipped demo samples into every example zone, with the library call.
+
+    In this process: no store of the zones is open yet (unlike :func:`publish`'s callers).
+    """
     for sample in sorted((ZONES / "samples").glob("*.jsonl")):
-        assert zonepub(["-c", str(zones), "import", "--zone", sample.stem, str(sample)]) == 0
+        config = find_zone(zones, sample.stem)
+        assert config is not None, sample
+        problems: list[str] = []
+        records = read_jsonl(sample, problems)
+        assert not problems, problems
+        written = publish_records(config, records)
+        assert written.applied
