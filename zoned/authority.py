@@ -8,9 +8,10 @@ fast and the full reply builders both render.  Nothing here touches the wire.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from zoned import tsig
+from zoned.kinds import DROP, Kind
 from zoned.packed import find_rrset, first_rrset
 from zoned.wire import NOERROR, NXDOMAIN, REFUSED, SERVFAIL, T_ANY, T_CNAME, T_SOA
 from zoned.zone import Found, ServedZone
@@ -35,8 +36,6 @@ REFUSED_OUTCOME = Outcome(REFUSED, None, 0, 0, b"", False)
 # The store cannot answer for the name (a damaged value, a refused store): SERVFAIL,
 # without AA -- we cannot vouch for an answer we do not have (RFC 1035 4.1.1).
 SERVFAIL_OUTCOME = Outcome(SERVFAIL, None, 0, 0, b"", False)
-DROP = -1  # an rcode that is no rcode: send nothing at all
-DROP_OUTCOME = Outcome(DROP, None, 0, 0, b"", False)
 
 
 def negative(zone: ServedZone, rcode: int) -> Outcome:
@@ -77,8 +76,11 @@ class Authority:
                     return zone, n - depth
         return None
 
-    def resolve(self, labels: tuple[bytes, ...], qtype: int, peer: str | None = None) -> Outcome:
-        """Answer ``qtype`` at ``labels`` (lowercase, leftmost first) to client ``peer``."""
+    def resolve(
+        self, labels: tuple[bytes, ...], qtype: int, peer: str | None = None
+    ) -> Outcome | Literal[Kind.DROP]:
+        """Answer ``qtype`` at ``labels`` (lowercase, leftmost first) to client ``peer``;
+        :data:`~zoned.kinds.DROP` when nothing at all is to be sent."""
         found = self.zone_for(labels)
         if found is None:
             # Not authoritative and no recursion: REFUSED (RFC 1035 4.1.1, RFC 8906 3.1.5).
@@ -87,7 +89,7 @@ class Authority:
         acl = zone.config.queries
         if acl is not None and (peer is None or peer not in acl.allow):
             # A private list: others learn nothing, not even that the zone exists here.
-            return DROP_OUTCOME if acl.denied == "drop" else REFUSED_OUTCOME
+            return DROP if acl.denied == "drop" else REFUSED_OUTCOME
         nodata = self._nodata[zone.labels]
         if below == 0:
             if qtype == T_ANY:

@@ -14,6 +14,7 @@ compression and a size limit, and is the library the client side and the tests u
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import dns.exception
 import dns.message
@@ -25,7 +26,8 @@ import dns.rdatatype
 import dns.rrset
 
 from zoned import tsig
-from zoned.authority import DROP, Authority, Outcome
+from zoned.authority import Authority, Outcome
+from zoned.kinds import DROP, Kind
 from zoned.ratelog import limited
 from zoned.wire import (
     AA,
@@ -77,13 +79,12 @@ class FullPath:
         # refresh); such a query is verified, and its answer signed (RFC 8945 5.2, 5.3).
         self.ring = authority.keyring
 
-    def answer(self, data: bytes, tcp: bool, peer: str | None = None) -> bytes | None:
-        """The reply to ``data``; None when it must be dropped (too short, or a response)."""
-        if len(data) < 12:
-            return None  # no room for a header to answer to
+    def answer(
+        self, data: bytes, tcp: bool, peer: str | None = None
+    ) -> bytes | Literal[Kind.DROP]:
+        """The reply to ``data`` (a message not of kind :data:`~zoned.kinds.DROP`: it has a
+        header and is no response); DROP when nothing is to be sent."""
         flags = HEADER.unpack_from(data)[1]
-        if flags & QR:
-            return None  # never answer a response: that is how reflection loops start
         try:
             query = tsig.parse(data, self.ring)
         except tsig.TsigRejected as exc:
@@ -110,8 +111,8 @@ class FullPath:
             return self._reply(query, data, tcp, REFUSED)
         labels = tuple(label.lower() for label in question.name.labels[:-1])
         outcome = self.authority.resolve(labels, qtype, peer)
-        if outcome.rcode == DROP:
-            return None
+        if outcome is DROP:
+            return DROP
         return self._reply(query, data, tcp, outcome.rcode, outcome)
 
     def _reply(

@@ -30,6 +30,7 @@ from zoned.authority import Authority
 from zoned.contents import Shadows, address_name, is_aligned, is_full, key_path
 from zoned.fullpath import header_only
 from zoned.journal import JournalEntry
+from zoned.kinds import Transfer
 from zoned.packed import QUESTION_POINTER, ownerless
 from zoned.ratelog import limited
 from zoned.serial import serial_gt
@@ -47,7 +48,6 @@ from zoned.wire import (
     RR_FIXED,
     SERVFAIL,
     T_AXFR,
-    T_IXFR,
     T_SOA,
 )
 from zoned.zone import ServedZone, prefix_range
@@ -55,27 +55,6 @@ from zoned.zone import ServedZone, prefix_range
 log = logging.getLogger(__name__)
 
 MESSAGE_SIZE = 16384  # bytes of records per message; fewer messages, fewer TSIG digests
-
-
-def transfer_question(data: bytes) -> int | None:
-    """The end offset of the question when ``data`` asks AXFR or IXFR, else None.
-
-    A cheap look at the question only; the request is parsed properly afterwards.
-    """
-    if len(data) < 17 or data[2] & 0x80 or data[4:6] != b"\x00\x01":
-        return None
-    pos = 12
-    try:
-        while length := data[pos]:
-            if length > 63:
-                return None
-            pos += length + 1
-        qtype = data[pos + 1] << 8 | data[pos + 2]
-    except IndexError:
-        return None
-    if qtype not in (T_AXFR, T_IXFR) or pos + 5 > len(data):
-        return None
-    return pos + 5
 
 
 def owner_wire(name: str) -> bytes:
@@ -147,12 +126,11 @@ class Transfers:
         self.clock = clock
         self.ring = authority.keyring
 
-    def answer(self, data: bytes, peer: str | None, tcp: bool) -> Iterator[bytes]:
-        """The reply messages to a transfer request (one for a refusal, or over UDP)."""
-        qend = transfer_question(data)
-        if qend is None:
-            return
-        question = data[12:qend]
+    def answer(
+        self, data: bytes, shape: Transfer, peer: str | None, tcp: bool
+    ) -> Iterator[bytes]:
+        """The reply messages to transfer request ``data`` (one for a refusal, or over UDP)."""
+        question = data[12 : shape.qend]
         try:
             request = tsig.parse(data, self.ring)
         except tsig.TsigRejected as exc:
