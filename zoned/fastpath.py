@@ -13,16 +13,12 @@ from __future__ import annotations
 
 from zoned.authority import Authority
 from zoned.kinds import DROP, OTHER, Kind, Query
+from zoned.reply import policy
 from zoned.wire import (
     AA,
-    CD,
     CLASS_IN,
-    EDNS_DO,
     HEADER,
-    MAX_TCP,
-    MIN_UDP,
     OUR_PAYLOAD,
-    RD,
     RR_FIXED,
     T_A,
     T_AAAA,
@@ -33,7 +29,7 @@ from zoned.wire import (
 )
 from zoned.zone import ServedZone
 
-QR = 0x8000
+# Our OPT RR (root owner, type 41, our payload, version 0), with and without DO.
 _OPT_HEAD = b"\x00\x00\x29" + OUR_PAYLOAD.to_bytes(2, "big") + b"\x00\x00"
 _OPT_NO_DO = _OPT_HEAD + b"\x00\x00\x00\x00"
 _OPT_DO = _OPT_HEAD + b"\x80\x00\x00\x00"
@@ -63,12 +59,8 @@ class FastPath:
         ident, flags, labels, qtype, pos, qend, payload, ednsflags = query
         if qtype not in FAST_QTYPES:
             return OTHER
-        if payload is not None:
-            opt = _OPT_DO if ednsflags & EDNS_DO else _OPT_NO_DO
-            limit = MAX_TCP if tcp else max(MIN_UDP, min(payload, OUR_PAYLOAD))
-        else:
-            opt = b""
-            limit = MAX_TCP if tcp else MIN_UDP
+        rflags, limit, our_edns = policy(flags, tcp, payload, ednsflags)
+        opt = b"" if our_edns is None else _OPT_DO if our_edns else _OPT_NO_DO
 
         outcome = self.authority.resolve(labels, qtype, peer)
         if outcome is DROP:
@@ -76,7 +68,7 @@ class FastPath:
         rcode, zone, answer_type, count, answer, negative = outcome
         if answer_type not in _SPLICEABLE:
             return OTHER
-        rflags = QR | (flags & (RD | CD)) | rcode
+        rflags |= rcode
         authority = b""
         nscount = 0
         if zone is not None:

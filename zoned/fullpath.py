@@ -29,16 +29,13 @@ from zoned import tsig
 from zoned.authority import Authority, Outcome
 from zoned.kinds import DROP, Kind
 from zoned.ratelog import limited
+from zoned.reply import policy
 from zoned.wire import (
     AA,
     BADVERS,
-    CD,
     CLASS_IN,
-    EDNS_DO,
     FORMERR,
     HEADER,
-    MAX_TCP,
-    MIN_UDP,
     NOTIMP,
     OPCODE_MASK,
     OPCODE_QUERY,
@@ -129,9 +126,10 @@ class FullPath:
             response.use_tsig(key, query.keyname, algorithm=key.algorithm)
             response.request_mac = query.mac or b""
         flags = HEADER.unpack_from(data)[1]
-        response.flags = QR | (flags & (OPCODE_MASK | RD | CD))
-        if query.edns >= 0:
-            response.use_edns(0, query.ednsflags & EDNS_DO, OUR_PAYLOAD)
+        payload = query.payload if query.edns >= 0 else None
+        response.flags, limit, our_edns = policy(flags, tcp, payload, query.ednsflags)
+        if our_edns is not None:
+            response.use_edns(0, our_edns, OUR_PAYLOAD)
         response.set_rcode(dns.rcode.Rcode.make(rcode))  # after EDNS: it holds the high bits
         if rcode != FORMERR or len(query.question) == 1:
             response.question = list(query.question)
@@ -147,12 +145,6 @@ class FullPath:
                 rrset = dns.rrset.RRset(apex, dns.rdataclass.IN, dns.rdatatype.SOA)
                 rrset.add(_rdata(T_SOA, soa.rdata), soa.ttl)
                 response.authority.append(rrset)
-        if tcp:
-            limit = MAX_TCP
-        elif query.edns >= 0:
-            limit = max(MIN_UDP, min(query.payload, OUR_PAYLOAD))
-        else:
-            limit = MIN_UDP
         try:
             return response.to_wire(max_size=limit, want_shuffle=False)
         except dns.exception.TooBig:
