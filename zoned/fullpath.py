@@ -2,13 +2,21 @@
 
 Everything the fast path declines comes here: malformed messages, other opcodes, EDNS
 versions and options, meta query types, apex records with names in their RDATA.  The
-rules themselves live in :mod:`zoned.authority`; this module only converts between the
-wire (via dnspython) and an :class:`~zoned.authority.Outcome`.
+answer itself comes from :mod:`zoned.authority` and the header, size limit and OPT
+from :func:`zoned.reply.policy`; what is decided here is what a message must be before
+it is answered at all: its TSIG verified (a failure is NOTAUTH, RFC 8945 5.2), opcode
+QUERY (else NOTIMP), one question (else FORMERR), EDNS version 0 (else BADVERS, RFC
+6891 6.1.3), a type one may ask for (OPT, TSIG and TKEY are FORMERR, MAILA and MAILB
+NOTIMP), class IN and no transfer type (else REFUSED: a transfer request comes here only
+when :func:`zoned.kinds.classify` could not read its question).
 
 dnspython was chosen over dnslib for this path: it is stricter on malformed input
-(typed exceptions for every fault, all under ``dns.exception.DNSException``, which we
-map to FORMERR; any other exception is a bug of ours, SERVFAIL), renders with name
+(typed exceptions for every fault, all under ``dns.exception.DNSException``: it wraps
+whatever an RDATA or EDNS option parser raises in ``FormError``), renders with name
 compression and a size limit, and is the library the client side and the tests use.
+Only the parse is guarded, and only against :data:`zoned.tsig.MALFORMED`: that is the
+client's fault, FORMERR.  Any other exception here is a bug of ours; it reaches
+:class:`~zoned.core.Responder`, which answers SERVFAIL, counts it and logs it.
 """
 
 from __future__ import annotations
