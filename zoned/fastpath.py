@@ -74,7 +74,7 @@ class FastPath:
         if zone is not None:
             rflags |= AA
             if negative:
-                authority = self._negative_soa(zone, data, pos - zone.wire_length)
+                authority = self._negative_soa(zone, data, pos - zone.compiled.wire_length)
                 nscount = 1
         question = data[12:qend]
         reply = b"".join((
@@ -92,7 +92,7 @@ class FastPath:
     def _negative_soa(self, zone: ServedZone, data: bytes, apex_offset: int) -> bytes:
         """The authority-section SOA, compressed against this question as dnspython would."""
         key = (id(zone), apex_offset)
-        if not zone.soa_names_in_zone:
+        if not zone.compiled.soa_names_in_zone:
             cached = self._soa_cache.get(key)
             if cached is not None:
                 return cached
@@ -108,18 +108,18 @@ class FastPath:
         compressor.write(out, question)
         out += b"\x00" * 4
         start = len(out)
-        compressor.write(out, zone.labels)
-        soa = zone.negative_soa
+        compressor.write(out, zone.compiled.labels)
+        soa = zone.snapshot.negative_soa
         fixed = len(out)
         out += b"\x00" * 10
         rdata_start = len(out)
-        mname, rname = zone.soa_names
+        mname, rname = zone.compiled.soa_names
         compressor.write(out, mname)
         compressor.write(out, rname)
         out += soa.rdata[-20:]
         RR_FIXED.pack_into(out, fixed, T_SOA, CLASS_IN, soa.ttl, len(out) - rdata_start)
         result = bytes(out[start:])
-        if not zone.soa_names_in_zone:
+        if not zone.compiled.soa_names_in_zone:
             if len(self._soa_cache) > 4096:
                 self._soa_cache.clear()
             self._soa_cache[key] = result

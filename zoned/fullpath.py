@@ -148,8 +148,8 @@ class FullPath:
             if outcome.answer_count:
                 response.answer.append(_rrset(qname, outcome.answer_type, outcome.answer))
             if outcome.negative:
-                soa = zone.negative_soa
-                apex = dns.name.Name(zone.labels + (b"",))
+                soa = zone.snapshot.negative_soa
+                apex = dns.name.Name(zone.compiled.labels + (b"",))
                 rrset = dns.rrset.RRset(apex, dns.rdataclass.IN, dns.rdatatype.SOA)
                 rrset.add(_rdata(T_SOA, soa.rdata), soa.ttl)
                 response.authority.append(rrset)
