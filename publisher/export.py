@@ -175,7 +175,7 @@ def export_zonefile(config: ZoneConfig, out: TextIO, *, warnings: list[str] | No
     """
     with served_zone(config) as zone:
         out.write(
-            f"; zone {config.origin}, serial {zone.serial}, exported by zonepub from "
+            f"; zone {config.origin}, serial {zone.snapshot.serial}, exported by zonepub from "
             f"{config.store}\n$ORIGIN {config.origin}.\n$TTL {config.ttl}\n"
         )
         writer = _MasterWriter(out)

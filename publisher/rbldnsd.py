@@ -945,19 +945,19 @@ def export_rbldnsd(config: ZoneConfig, out: TextIO, *, warnings: list[str] | Non
     notes = warnings if warnings is not None else []
     sections = _RbldnsdSections()
     with served_zone(config) as zone:
-        serial = zone.serial
-        for key in sorted(zone.statics, key=key_labels):
+        serial = zone.snapshot.serial
+        for key in sorted(zone.compiled.statics, key=key_labels):
             name = name_text(key_labels(key))
-            value = _entry_value(config, zone.statics[key])
-            if not zone.is_ip and value is not None:
+            value = _entry_value(config, zone.compiled.statics[key])
+            if not zone.compiled.is_ip and value is not None:
                 sections.dnset.append(f"{name} {value}")
             else:
-                sections.generic.extend(_generic_lines(name, zone.statics[key], notes))
-        if zone.is_ip:
-            _rbldnsd_networks(config, families(zone), zone.statics, sections, notes)
+                sections.generic.extend(_generic_lines(name, zone.compiled.statics[key], notes))
+        if zone.compiled.is_ip:
+            _rbldnsd_networks(config, families(zone), zone.compiled.statics, sections, notes)
         else:
             for key, packed in store_entries(zone):
-                if key in zone.statics or key in zone.blocked_names:
+                if key in zone.compiled.statics or key in zone.compiled.blocked_names:
                     continue
                 name = name_text(key_labels(key))
                 value = _entry_value(config, packed)

@@ -351,3 +351,21 @@ def test_mutated_queries_are_the_clients_fault_never_ours(responder: Responder) 
         reply = responder.respond(bytes(data), False, "192.0.2.1")
         assert reply is None or reply[3] & 0x0F != dns.rcode.SERVFAIL, bytes(data).hex()
     assert responder.errors == 0
+
+
+@pytest.mark.parametrize("bug", [ValueError, KeyError, AttributeError])
+def test_a_bug_while_parsing_is_servfail_not_formerr(
+    responder: Responder, monkeypatch: pytest.MonkeyPatch, bug: type[Exception]
+) -> None:
+    """Only dnspython's parse errors are the client's: anything else out of the parse is
+    ours, SERVFAIL and counted, never the client's FORMERR."""
+    from zoned import tsig
+
+    def broken(*_args: object) -> None:
+        raise bug("injected parse failure")
+
+    monkeypatch.setattr(tsig, "parse", broken)
+    responder.fast = None
+    reply = ask(responder, f"1.2.0.192.{IP}", "TXT")
+    assert reply.rcode() == dns.rcode.SERVFAIL
+    assert responder.errors == 1

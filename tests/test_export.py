@@ -119,7 +119,7 @@ def test_zone_file_holds_soa_with_the_store_serial_and_static_records(zones: Pat
     config = zone_config(zones, IP)
     text, _ = export_text(config, export_zonefile)
     with served_zone(config) as zone:
-        serial = zone.serial
+        serial = zone.snapshot.serial
     assert serial > 0
     parsed = dns.zone.from_text(text, f"{IP}.", relativize=True)
     soa = parsed.get_rdataset("@", "SOA")

@@ -435,7 +435,7 @@ def test_the_service_notifies_at_start_on_new_serials_and_new_targets(tmp_path: 
     publish(zones, ZONE, [{"token": "192.0.2.1", "n": 50, "s": 50, "sc": 0.9}])
     reactor = FakeServiceReactor()
     service = ZonedService(zones, ["127.0.0.1"], 5353, reactor)
-    serial = service.responder.authority.zones[tuple(ZONE.encode().split(b"."))].serial
+    serial = service.responder.authority.zones[tuple(ZONE.encode().split(b"."))].snapshot.serial
     service.startService()
     try:
         reactor.advance(0)

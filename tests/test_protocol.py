@@ -147,7 +147,7 @@ def test_make_service_loads_the_zones_without_binding(zones: Path) -> None:
     options.parseOptions(["-c", str(zones), "--listen", "127.0.0.1,::1", "--port", "5300"])
     service = makeService(options, reactor=Clock())
     assert service.addresses == ("127.0.0.1", "::1") and service.port == 5300
-    assert sorted(z.origin for z in service.responder.authority.zones.values()) == [
+    assert sorted(z.compiled.origin for z in service.responder.authority.zones.values()) == [
         "bl.example.net", "dom.example.net", "hash.example.net"]
     assert not service.ports
 

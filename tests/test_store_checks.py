@@ -293,7 +293,7 @@ def test_a_refused_store_answers_servfail_for_tokens_only(zones: Path) -> None:
     pool = ReaderPool()
     authority = build_authority(zones, pool)
     zone = authority.zones[tuple(IP.encode().split(b"."))]
-    assert zone.reader is None and zone.refused
+    assert zone.snapshot.reader is None and zone.snapshot.refused
     for responder in both(authority):
         assert rcode(responder, f"1.2.0.192.{IP}") == "SERVFAIL"  # listed in the store
         assert rcode(responder, f"9.9.9.9.{IP}") == "SERVFAIL"  # maybe listed: unknown
@@ -343,8 +343,8 @@ def test_damaged_zones_give_identical_replies_on_both_paths(zones: Path) -> None
 def test_the_pool_follows_a_replaced_a_vanished_and_a_damaged_store(zones: Path) -> None:
     clock = [0.0]
     pool = ReaderPool(clock=lambda: clock[0])
-    config = next(z.config for z in build_authority(zones, pool).zones.values()
-                  if z.origin == IP)
+    config = next(z.compiled.config for z in build_authority(zones, pool).zones.values()
+                  if z.compiled.origin == IP)
     first = pool.refresh(config)
     assert not isinstance(first, StoreState)
     old_serial = first.serial

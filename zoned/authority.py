@@ -8,9 +8,10 @@ fast and the full reply builders both render.  Nothing here touches the wire.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from zoned import tsig
+from zoned.kinds import DROP, Kind
 from zoned.packed import find_rrset, first_rrset
 from zoned.wire import NOERROR, NXDOMAIN, REFUSED, SERVFAIL, T_ANY, T_CNAME, T_SOA
 from zoned.zone import Found, ServedZone
@@ -35,8 +36,6 @@ REFUSED_OUTCOME = Outcome(REFUSED, None, 0, 0, b"", False)
 # The store cannot answer for the name (a damaged value, a refused store): SERVFAIL,
 # without AA -- we cannot vouch for an answer we do not have (RFC 1035 4.1.1).
 SERVFAIL_OUTCOME = Outcome(SERVFAIL, None, 0, 0, b"", False)
-DROP = -1  # an rcode that is no rcode: send nothing at all
-DROP_OUTCOME = Outcome(DROP, None, 0, 0, b"", False)
 
 
 def negative(zone: ServedZone, rcode: int) -> Outcome:
@@ -48,15 +47,15 @@ class Authority:
     """The set of served zones; routes a question to its zone and applies the rules."""
 
     def __init__(self, zones: Iterable[ServedZone]) -> None:
-        self.zones: dict[tuple[bytes, ...], ServedZone] = {z.labels: z for z in zones}
+        self.zones: dict[tuple[bytes, ...], ServedZone] = {z.compiled.labels: z for z in zones}
         self.depths = tuple(sorted({len(labels) for labels in self.zones}, reverse=True))
-        self._nxdomain = {z.labels: negative(z, NXDOMAIN) for z in self.zones.values()}
-        self._nodata = {z.labels: negative(z, NOERROR) for z in self.zones.values()}
+        self._nxdomain = {z.compiled.labels: negative(z, NXDOMAIN) for z in self.zones.values()}
+        self._nodata = {z.compiled.labels: negative(z, NOERROR) for z in self.zones.values()}
         # The TSIG keys of every zone's transfer section, for transfers and signed queries.
         self.keyring = tsig.keyring(
-            zone.config.transfer.key
-            for zone in self.zones.values()
-            if zone.config.transfer is not None and zone.config.transfer.key is not None
+            config.transfer.key
+            for config in (zone.compiled.config for zone in self.zones.values())
+            if config.transfer is not None and config.transfer.key is not None
         )
 
     def refresh(self) -> bool:
@@ -77,23 +76,26 @@ class Authority:
                     return zone, n - depth
         return None
 
-    def resolve(self, labels: tuple[bytes, ...], qtype: int, peer: str | None = None) -> Outcome:
-        """Answer ``qtype`` at ``labels`` (lowercase, leftmost first) to client ``peer``."""
+    def resolve(
+        self, labels: tuple[bytes, ...], qtype: int, peer: str | None = None
+    ) -> Outcome | Literal[Kind.DROP]:
+        """Answer ``qtype`` at ``labels`` (lowercase, leftmost first) to client ``peer``;
+        :data:`~zoned.kinds.DROP` when nothing at all is to be sent."""
         found = self.zone_for(labels)
         if found is None:
             # Not authoritative and no recursion: REFUSED (RFC 1035 4.1.1, RFC 8906 3.1.5).
             return REFUSED_OUTCOME
         zone, below = found
-        acl = zone.config.queries
+        acl = zone.compiled.config.queries
         if acl is not None and (peer is None or peer not in acl.allow):
             # A private list: others learn nothing, not even that the zone exists here.
-            return DROP_OUTCOME if acl.denied == "drop" else REFUSED_OUTCOME
-        nodata = self._nodata[zone.labels]
+            return DROP if acl.denied == "drop" else REFUSED_OUTCOME
+        nodata = self._nodata[zone.compiled.labels]
         if below == 0:
             if qtype == T_ANY:
                 # Minimal ANY (RFC 8482 4.1): one RRset; the SOA always exists at the apex.
                 qtype = T_SOA
-            group = zone.apex.get(qtype)
+            group = zone.snapshot.apex.get(qtype)
             if group is None:
                 return nodata
             return Outcome(NOERROR, zone, qtype, group[0], group[1], False)
@@ -105,7 +107,7 @@ class Authority:
             if result is Found.BROKEN:
                 # Fail closed: never NXDOMAIN (that unlists) nor damaged data.
                 return SERVFAIL_OUTCOME
-            return self._nxdomain[zone.labels]
+            return self._nxdomain[zone.compiled.labels]
         if qtype == T_ANY:
             first = first_rrset(result)
             if first is None:

@@ -1,4 +1,8 @@
-"""The ``zoned`` command: serve every zone in a directory of zone files."""
+"""The ``zoned`` command: serve every zone in a directory of zone files.
+
+Its serving options are :data:`zoned.options.TABLE`, the table ``twistd zoned`` reads
+too (:mod:`zoned.tap`); ``--test`` and the logging options are this command's own.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from zoned import logs
+from zoned import logs, options
 from zoned.config import ConfigError, load_zones
-from zoned.connections import OPTIONS, LimitsError, TcpLimits, limits_from
+from zoned.connections import LimitsError
 from zoned.errors import ZonedError
 
 log = logging.getLogger("zoned")
@@ -21,24 +25,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="zoned", description="Authoritative DNS server for repzone reputation zones."
     )
-    parser.add_argument("-c", "--config", type=Path, default=Path("zones"),
-                        help="directory of zone files (*.yaml); default: zones")
     parser.add_argument("-t", "--test", action="store_true",
                         help="check the zone files, list every error, and exit")
-    parser.add_argument("--listen", action="append", default=None,
-                        help="address to listen on (repeatable, or comma-separated); "
-                        "default 127.0.0.1")
-    parser.add_argument("--port", type=int, default=53, help="UDP and TCP port; default 53")
-    defaults = TcpLimits()
-    for option in OPTIONS:
-        parser.add_argument(f"--{option.flag}", dest=option.field, type=option.kind,
-                            default=None, metavar="N" if option.kind is int else "S",
-                            help=f"{option.help}; default {getattr(defaults, option.field)}")
+    for row in options.TABLE:
+        names = [f"-{row.short}"] if row.short else []
+        if row.repeatable:
+            # Repeated values are joined; the default applies when none is given.
+            parser.add_argument(*names, f"--{row.flag}", dest=row.field, action="append",
+                                default=None, help=f"{row.help} (repeatable); "
+                                f"default {row.default}")
+        else:
+            parser.add_argument(*names, f"--{row.flag}", dest=row.field, type=row.kind,
+                                default=row.default, metavar=row.metavar,
+                                help=f"{row.help}; default {row.default}")
     parser.add_argument("--log-file", type=Path, default=None,
                         help="log to this file (SIGUSR1 reopens it) instead of stderr")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.listen is None:
+        args.listen = [options.DEFAULT_LISTEN]
+    return args
 
 
 def check(config_dir: Path) -> int:
@@ -78,14 +85,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from zoned.service import ZonedService
 
-    addresses = [a.strip() for item in (args.listen or ["127.0.0.1"]) for a in item.split(",")]
     try:
-        limits = limits_from({option.field: getattr(args, option.field) for option in OPTIONS})
+        limits = options.limits(vars(args))
     except LimitsError as exc:
         log.error("cannot start: %s", exc)
         return 2
     try:
-        service = ZonedService(args.config, [a for a in addresses if a], args.port, reactor,
+        service = ZonedService(args.config, options.addresses(args.listen), args.port, reactor,
                                install_signals=True, limits=limits)
     except ZonedError as exc:  # ConfigError, or any other of zoned's building the service
         log.error("cannot start:\n%s", exc)

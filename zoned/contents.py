@@ -36,15 +36,16 @@ def store_entries(zone: ServedZone) -> Iterator[tuple[bytes, bytes]]:
     StoreDamaged for a refused store, or at a value that fails its checksum: a transfer
     or an export of a damaged zone fails rather than list it without its tokens.
     """
-    if zone.reader is not None:
-        yield from zone.reader.entries()
-    elif zone.refused:
-        raise StoreDamaged(f"zone {zone.origin}: store {zone.config.store} is refused")
+    if zone.snapshot.reader is not None:
+        yield from zone.snapshot.reader.entries()
+    elif zone.snapshot.refused:
+        compiled = zone.compiled
+        raise StoreDamaged(f"zone {compiled.origin}: store {compiled.config.store} is refused")
 
 
 def apex_answer(zone: ServedZone) -> bytes:
     """The apex RRsets (SOA with the store's serial, NS, static apex records) as packed."""
-    return join_rrsets(zone.apex)
+    return join_rrsets(zone.snapshot.apex)
 
 
 def key_labels(key: bytes) -> tuple[bytes, ...]:
@@ -151,9 +152,9 @@ def families(
             level, (int(network.network_address), network.prefixlen), value
         )
 
-    for key in zone.blocked_nets.answers:
+    for key in zone.compiled.blocked_nets.answers:
         add("blocked", key, b"")
-    for key, value in zone.nets.answers.items():
+    for key, value in zone.compiled.nets.answers.items():
         add("listed", key, value)
     for key, value in store_entries(zone) if store is None else store:
         add("store", key, value)
@@ -204,7 +205,8 @@ class Shadows:
         # Paths as dotted strings: a zone may hold a million /64s, and 16-tuples of labels
         # cost several times the memory.
         self.nodes: Counter[str] = Counter()
-        for key in (*zone.blocked_nets.answers, *zone.nets.answers, *store_networks):
+        compiled = zone.compiled
+        for key in (*compiled.blocked_nets.answers, *compiled.nets.answers, *store_networks):
             self.nodes[".".join(key_path(key))] += 1
         self.heads = frozenset(node.split(".", 1)[0] for node in self.nodes)
         self._above: Counter[str] | None = None
@@ -241,7 +243,7 @@ def store_networks(zone: ServedZone) -> list[bytes]:
 
     Skipped, and empty, when the snapshot's prefix lengths say there are none.
     """
-    reader = zone.reader
+    reader = zone.snapshot.reader
     if reader is None or not (
         any(plen < 32 for plen in reader.plens4) or any(plen < 128 for plen in reader.plens6)
     ):
@@ -263,9 +265,9 @@ def names(zone: ServedZone, notes: list[str] | None = None) -> Iterator[tuple[st
     ``notes`` receives what a list of names cannot say exactly as zoned does.
     """
     yield "@", apex_answer(zone)
-    for key in sorted(zone.statics, key=key_labels):
-        yield name_text(key_labels(key)), zone.statics[key]
-    if zone.is_ip:
+    for key in sorted(zone.compiled.statics, key=key_labels):
+        yield name_text(key_labels(key)), zone.compiled.statics[key]
+    if zone.compiled.is_ip:
         yield from _address_names(zone)
     else:
         yield from _store_names(zone, [] if notes is None else notes)
@@ -274,7 +276,7 @@ def names(zone: ServedZone, notes: list[str] | None = None) -> Iterator[tuple[st
 def _address_names(zone: ServedZone) -> Iterator[tuple[str, bytes]]:
     networks = store_networks(zone)
     shadows = Shadows(zone, networks)
-    statics = zone.statics
+    statics = zone.compiled.statics
     tree: list[tuple[bytes, bytes]] = []
     for key, value in store_entries(zone):
         if not is_full(key):
@@ -286,7 +288,7 @@ def _address_names(zone: ServedZone) -> Iterator[tuple[str, bytes]]:
             continue
         if not statics or static_key(path) not in statics:
             yield address_name(key), value
-    if tree or zone.blocked_nets.answers or zone.nets.answers:
+    if tree or zone.compiled.blocked_nets.answers or zone.compiled.nets.answers:
         placed: list[tuple[str, bytes]] = []
         AddressTree(families(zone, tree), lambda n, v: placed.append((n, v)), statics).run()
         yield from placed
@@ -301,13 +303,13 @@ def _store_names(zone: ServedZone, notes: list[str]) -> Iterator[tuple[str, byte
     """Store names of a name or hash zone, minus those a static or a block hides."""
     blocked_parents: set[bytes] = set()
     for key, value in store_entries(zone):
-        if key in zone.statics or key in zone.blocked_names:
+        if key in zone.compiled.statics or key in zone.compiled.blocked_names:
             continue
-        if zone.blocked_names:
+        if zone.compiled.blocked_names:
             labels = key.split(b".")
             for i in range(1, len(labels)):
                 parent = b".".join(labels[:i])
-                if parent in zone.blocked_names:
+                if parent in zone.compiled.blocked_names:
                     blocked_parents.add(parent)
         yield name_text(key_labels(key)), value
     for parent in sorted(blocked_parents):

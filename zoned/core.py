@@ -13,15 +13,18 @@ from collections.abc import Iterator
 from zoned.authority import Authority
 from zoned.fastpath import FastPath
 from zoned.fullpath import FullPath, header_only
+from zoned.kinds import DROP, OTHER, Kind, Query, Transfer, classify, drops
 from zoned.ratelog import limited
-from zoned.transfer import Transfers, transfer_question
-from zoned.wire import QR, SERVFAIL
+from zoned.transfer import Transfers
+from zoned.wire import SERVFAIL
 
 log = logging.getLogger(__name__)
 
 
 class Responder:
-    """Routes each message to the fast path, then the full path; never raises."""
+    """Routes each message by its kind (:func:`~zoned.kinds.classify`, once): transfers to
+    :class:`~zoned.transfer.Transfers`, queries of the common shape to the fast path,
+    the rest (and what the fast path declines) to the full path; never raises."""
 
     def __init__(self, authority: Authority, *, fast: bool = True) -> None:
         self.authority = authority
@@ -53,26 +56,43 @@ class Responder:
         Over TCP use :meth:`respond_stream`: a zone transfer is several messages.
         """
         try:
-            if self.fast is not None:
-                reply = self.fast.answer(data, tcp, peer)
-                if reply is not None:
-                    self.fast_answers += 1
-                    return reply or None
-            if transfer_question(data) is not None:
-                return next(self.transfers.answer(data, peer, tcp), None)
-            reply = self.full.answer(data, tcp, peer)
-            self.full_answers += 1
-            return reply
+            kind = classify(data)
+            if isinstance(kind, Transfer):
+                return next(self.transfers.answer(data, kind, peer, tcp), None)
+            return self._answer(data, kind, tcp, peer)
         except Exception:  # noqa: BLE001 - a bug must cost one answer, not the server
-            # Ours, not the client's (the parsers' rejections are FORMERR before this):
-            # SERVFAIL, counted, and the traceback logged, rate-limited since the same
-            # bug is hit by every query that reaches it.
-            self.errors += 1
-            limited(log, "internal-error", logging.ERROR,
-                    "internal error answering a %d-byte message", len(data), exc_info=True)
-            if len(data) < 12 or data[2] & (QR >> 8):
+            return self._failed(data)
+
+    def _answer(
+        self, data: bytes, kind: Query | Kind, tcp: bool, peer: str | None
+    ) -> bytes | None:
+        """The one reply to a message that is no transfer."""
+        if kind is DROP:
+            return None
+        if isinstance(kind, Query) and self.fast is not None:
+            reply = self.fast.answer(kind, data, tcp, peer)
+            if reply is DROP:
+                self.fast_answers += 1
                 return None
-            return header_only(data, SERVFAIL)
+            if reply is not OTHER:
+                self.fast_answers += 1
+                return reply
+        reply = self.full.answer(data, tcp, peer)
+        self.full_answers += 1
+        return None if reply is DROP else reply
+
+    def _failed(self, data: bytes) -> bytes | None:
+        """SERVFAIL for a message that hit a bug of ours, counted and logged.
+
+        Ours, not the client's (the parsers' rejections are FORMERR before this); the
+        traceback is rate-limited since the same bug is hit by every query reaching it.
+        """
+        self.errors += 1
+        limited(log, "internal-error", logging.ERROR,
+                "internal error answering a %d-byte message", len(data), exc_info=True)
+        if drops(data):
+            return None
+        return header_only(data, SERVFAIL)
 
     def respond_stream(self, data: bytes, peer: str | None = None) -> Iterator[bytes]:
         """The replies to one TCP message: a zone transfer's stream, else one or none.
@@ -81,11 +101,19 @@ class Responder:
         query is answered when its turn to be written comes); an exception while a
         transfer runs ends it, and the adapter closes the connection.
         """
-        if transfer_question(data) is not None:
-            return self.transfers.answer(data, peer, True)
-        return self._one(data, peer)
+        try:
+            kind = classify(data)
+        except Exception:  # noqa: BLE001 - as in respond
+            reply = self._failed(data)
+            return iter(() if reply is None else (reply,))
+        if isinstance(kind, Transfer):
+            return self.transfers.answer(data, kind, peer, True)
+        return self._one(data, kind, peer)
 
-    def _one(self, data: bytes, peer: str | None) -> Iterator[bytes]:
-        reply = self.respond(data, True, peer)
+    def _one(self, data: bytes, kind: Query | Kind, peer: str | None) -> Iterator[bytes]:
+        try:
+            reply = self._answer(data, kind, True, peer)
+        except Exception:  # noqa: BLE001 - as in respond
+            reply = self._failed(data)
         if reply is not None:
             yield reply

@@ -2,18 +2,27 @@
 
 Everything the fast path declines comes here: malformed messages, other opcodes, EDNS
 versions and options, meta query types, apex records with names in their RDATA.  The
-rules themselves live in :mod:`zoned.authority`; this module only converts between the
-wire (via dnspython) and an :class:`~zoned.authority.Outcome`.
+answer itself comes from :mod:`zoned.authority` and the header, size limit and OPT
+from :func:`zoned.reply.policy`; what is decided here is what a message must be before
+it is answered at all: its TSIG verified (a failure is NOTAUTH, RFC 8945 5.2), opcode
+QUERY (else NOTIMP), one question (else FORMERR), EDNS version 0 (else BADVERS, RFC
+6891 6.1.3), a type one may ask for (OPT, TSIG and TKEY are FORMERR, MAILA and MAILB
+NOTIMP), class IN and no transfer type (else REFUSED: a transfer request comes here only
+when :func:`zoned.kinds.classify` could not read its question).
 
 dnspython was chosen over dnslib for this path: it is stricter on malformed input
-(typed exceptions for every fault, all under ``dns.exception.DNSException``, which we
-map to FORMERR; any other exception is a bug of ours, SERVFAIL), renders with name
+(typed exceptions for every fault, all under ``dns.exception.DNSException``: it wraps
+whatever an RDATA or EDNS option parser raises in ``FormError``), renders with name
 compression and a size limit, and is the library the client side and the tests use.
+Only the parse is guarded, and only against :data:`zoned.tsig.MALFORMED`: that is the
+client's fault, FORMERR.  Any other exception here is a bug of ours; it reaches
+:class:`~zoned.core.Responder`, which answers SERVFAIL, counts it and logs it.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import dns.exception
 import dns.message
@@ -25,18 +34,16 @@ import dns.rdatatype
 import dns.rrset
 
 from zoned import tsig
-from zoned.authority import DROP, Authority, Outcome
+from zoned.authority import Authority, Outcome
+from zoned.kinds import DROP, Kind
 from zoned.ratelog import limited
+from zoned.reply import policy
 from zoned.wire import (
     AA,
     BADVERS,
-    CD,
     CLASS_IN,
-    EDNS_DO,
     FORMERR,
     HEADER,
-    MAX_TCP,
-    MIN_UDP,
     NOTIMP,
     OPCODE_MASK,
     OPCODE_QUERY,
@@ -77,13 +84,12 @@ class FullPath:
         # refresh); such a query is verified, and its answer signed (RFC 8945 5.2, 5.3).
         self.ring = authority.keyring
 
-    def answer(self, data: bytes, tcp: bool, peer: str | None = None) -> bytes | None:
-        """The reply to ``data``; None when it must be dropped (too short, or a response)."""
-        if len(data) < 12:
-            return None  # no room for a header to answer to
+    def answer(
+        self, data: bytes, tcp: bool, peer: str | None = None
+    ) -> bytes | Literal[Kind.DROP]:
+        """The reply to ``data`` (a message not of kind :data:`~zoned.kinds.DROP`: it has a
+        header and is no response); DROP when nothing is to be sent."""
         flags = HEADER.unpack_from(data)[1]
-        if flags & QR:
-            return None  # never answer a response: that is how reflection loops start
         try:
             query = tsig.parse(data, self.ring)
         except tsig.TsigRejected as exc:
@@ -110,8 +116,8 @@ class FullPath:
             return self._reply(query, data, tcp, REFUSED)
         labels = tuple(label.lower() for label in question.name.labels[:-1])
         outcome = self.authority.resolve(labels, qtype, peer)
-        if outcome.rcode == DROP:
-            return None
+        if outcome is DROP:
+            return DROP
         return self._reply(query, data, tcp, outcome.rcode, outcome)
 
     def _reply(
@@ -128,9 +134,10 @@ class FullPath:
             response.use_tsig(key, query.keyname, algorithm=key.algorithm)
             response.request_mac = query.mac or b""
         flags = HEADER.unpack_from(data)[1]
-        response.flags = QR | (flags & (OPCODE_MASK | RD | CD))
-        if query.edns >= 0:
-            response.use_edns(0, query.ednsflags & EDNS_DO, OUR_PAYLOAD)
+        payload = query.payload if query.edns >= 0 else None
+        response.flags, limit, our_edns = policy(flags, tcp, payload, query.ednsflags)
+        if our_edns is not None:
+            response.use_edns(0, our_edns, OUR_PAYLOAD)
         response.set_rcode(dns.rcode.Rcode.make(rcode))  # after EDNS: it holds the high bits
         if rcode != FORMERR or len(query.question) == 1:
             response.question = list(query.question)
@@ -141,17 +148,11 @@ class FullPath:
             if outcome.answer_count:
                 response.answer.append(_rrset(qname, outcome.answer_type, outcome.answer))
             if outcome.negative:
-                soa = zone.negative_soa
-                apex = dns.name.Name(zone.labels + (b"",))
+                soa = zone.snapshot.negative_soa
+                apex = dns.name.Name(zone.compiled.labels + (b"",))
                 rrset = dns.rrset.RRset(apex, dns.rdataclass.IN, dns.rdatatype.SOA)
                 rrset.add(_rdata(T_SOA, soa.rdata), soa.ttl)
                 response.authority.append(rrset)
-        if tcp:
-            limit = MAX_TCP
-        elif query.edns >= 0:
-            limit = max(MIN_UDP, min(query.payload, OUR_PAYLOAD))
-        else:
-            limit = MIN_UDP
         try:
             return response.to_wire(max_size=limit, want_shuffle=False)
         except dns.exception.TooBig:

@@ -88,7 +88,7 @@ class ZonedService(service.Service):
             tcp.table.ports.append(listening)
             self.ports.append(listening)
         for zone in self.responder.authority.zones.values():
-            log.info("serving zone=%s serial=%d", zone.origin, zone.serial)
+            log.info("serving zone=%s serial=%d", zone.compiled.origin, zone.snapshot.serial)
         log.info("listening on %s port %d (udp, tcp)", ", ".join(self.addresses), self.bound_port)
         log.info("tcp: at most %d clients, %d per source, backlog %d; idle %g s, a message "
                  "within %g s and %d bytes, %d replies pending", limits.clients,
@@ -127,15 +127,15 @@ class ZonedService(service.Service):
         """Serve new serials; a failure is logged and the last snapshot keeps serving."""
         LIMITER.flush()  # the summaries of rate-limited lines whose window has ended
         zones = self.responder.authority.zones.values()
-        before = {zone.origin: zone.serial for zone in zones}
+        before = {zone.compiled.origin: zone.snapshot.serial for zone in zones}
         try:
             if not self.responder.refresh():
                 return
         except Exception:  # noqa: BLE001 - the refresh loop must survive anything
             log.exception("refreshing zone stores failed; serving the last good data")
         for zone in zones:
-            if zone.serial != before[zone.origin]:
-                log.debug("zone=%s serial=%d", zone.origin, zone.serial)
+            if zone.snapshot.serial != before[zone.compiled.origin]:
+                log.debug("zone=%s serial=%d", zone.compiled.origin, zone.snapshot.serial)
                 self._notify(zone)
 
     def reload(self) -> bool:
@@ -151,7 +151,7 @@ class ZonedService(service.Service):
         self.responder.replace(authority)
         log.info("reloaded %d zones from %s", len(authority.zones), self.config_dir)
         # Targets told of the current serial already are not told again: only new ones are.
-        self.notifier.retain(zone.origin for zone in authority.zones.values())
+        self.notifier.retain(zone.compiled.origin for zone in authority.zones.values())
         self._notify_all()
         return True
 
@@ -161,10 +161,10 @@ class ZonedService(service.Service):
 
     def _notify(self, zone: ServedZone) -> None:
         """NOTIFY the zone's secondaries of its serial; a failure costs the NOTIFY only."""
-        if zone.serial <= 0:
+        if zone.snapshot.serial <= 0:
             return
         try:
-            self.notifier.notify(zone.config, zone.serial)
+            self.notifier.notify(zone.compiled.config, zone.snapshot.serial)
         except Exception:  # noqa: BLE001 - serving comes first
-            log.exception("zone=%s cannot schedule NOTIFY of serial %d", zone.origin,
-                          zone.serial)
+            log.exception("zone=%s cannot schedule NOTIFY of serial %d", zone.compiled.origin,
+                          zone.snapshot.serial)

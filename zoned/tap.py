@@ -1,7 +1,8 @@
 """The twistd plugin's options and service factory (``twistd zoned -c zones/``).
 
 ``makeService`` is pure apart from reading the zone files, so it is tested without
-binding ports; the ``zoned`` command uses the same two pieces.
+binding ports.  The options are :data:`zoned.options.TABLE`, from which the ``zoned``
+command (:mod:`zoned.cli`) builds its parser too.
 """
 
 from __future__ import annotations
@@ -11,25 +12,22 @@ from typing import Any
 
 from twisted.python import usage
 
-from zoned.connections import OPTIONS, LimitsError, TcpLimits, limits_from
+from zoned import options as table
+from zoned.connections import LimitsError, TcpLimits
 from zoned.service import ZonedService
 
 
 class Options(usage.Options):
-    """Command-line options shared by ``zoned`` and ``twistd zoned``."""
+    """The options of ``twistd zoned``: the rows of :data:`zoned.options.TABLE`."""
 
     optParameters = [
-        ["config", "c", "zones", "directory of zone files (*.yaml)"],
-        ["listen", "l", "127.0.0.1", "addresses to listen on, comma-separated"],
-        ["port", "p", "53", "UDP and TCP port", int],
-    ] + [
-        [option.flag, None, getattr(TcpLimits(), option.field), option.help, option.kind]
-        for option in OPTIONS
+        [row.flag, row.short, row.default, row.help, row.kind] for row in table.TABLE
     ]
 
     def postOptions(self) -> None:
         try:
-            self.limits = limits_from({o.field: self[o.flag] for o in OPTIONS})
+            values = {row.field: self[row.flag] for row in table.TABLE}
+            self.limits: TcpLimits = table.limits(values)
         except LimitsError as exc:
             raise usage.UsageError(str(exc)) from exc
 
@@ -40,13 +38,11 @@ def makeService(options: Options, reactor: Any = None) -> ZonedService:
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor
-    addresses = [a.strip() for a in str(options["listen"]).split(",") if a.strip()]
     return ZonedService(
         Path(options["config"]),
-        addresses,
+        table.addresses([str(options["listen"])]),
         int(options["port"]),
         reactor,
         install_signals=True,
         limits=options.limits,
     )
-

@@ -14,7 +14,6 @@ is what operators debug (rate-limited: anyone can ask, over UDP from any address
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -30,10 +29,11 @@ from zoned.authority import Authority
 from zoned.contents import Shadows, address_name, is_aligned, is_full, key_path
 from zoned.fullpath import header_only
 from zoned.journal import JournalEntry
+from zoned.kinds import Transfer
 from zoned.packed import QUESTION_POINTER, ownerless
 from zoned.ratelog import limited
 from zoned.serial import serial_gt
-from zoned.store import Reader, StoreError
+from zoned.store import Reader, StoreDamaged, StoreError
 from zoned.wire import (
     AA,
     CLASS_IN,
@@ -47,7 +47,6 @@ from zoned.wire import (
     RR_FIXED,
     SERVFAIL,
     T_AXFR,
-    T_IXFR,
     T_SOA,
 )
 from zoned.zone import ServedZone, prefix_range
@@ -55,27 +54,6 @@ from zoned.zone import ServedZone, prefix_range
 log = logging.getLogger(__name__)
 
 MESSAGE_SIZE = 16384  # bytes of records per message; fewer messages, fewer TSIG digests
-
-
-def transfer_question(data: bytes) -> int | None:
-    """The end offset of the question when ``data`` asks AXFR or IXFR, else None.
-
-    A cheap look at the question only; the request is parsed properly afterwards.
-    """
-    if len(data) < 17 or data[2] & 0x80 or data[4:6] != b"\x00\x01":
-        return None
-    pos = 12
-    try:
-        while length := data[pos]:
-            if length > 63:
-                return None
-            pos += length + 1
-        qtype = data[pos + 1] << 8 | data[pos + 2]
-    except IndexError:
-        return None
-    if qtype not in (T_AXFR, T_IXFR) or pos + 5 > len(data):
-        return None
-    return pos + 5
 
 
 def owner_wire(name: str) -> bytes:
@@ -147,12 +125,11 @@ class Transfers:
         self.clock = clock
         self.ring = authority.keyring
 
-    def answer(self, data: bytes, peer: str | None, tcp: bool) -> Iterator[bytes]:
-        """The reply messages to a transfer request (one for a refusal, or over UDP)."""
-        qend = transfer_question(data)
-        if qend is None:
-            return
-        question = data[12:qend]
+    def answer(
+        self, data: bytes, shape: Transfer, peer: str | None, tcp: bool
+    ) -> Iterator[bytes]:
+        """The reply messages to transfer request ``data`` (one for a refusal, or over UDP)."""
+        question = data[12 : shape.qend]
         try:
             request = tsig.parse(data, self.ring)
         except tsig.TsigRejected as exc:
@@ -187,7 +164,7 @@ class Transfers:
         if zone is None:
             yield refuse(NOTAUTH, "not a zone served here")
             return
-        access = zone.config.transfer
+        access = zone.compiled.config.transfer
         if access is None:
             yield refuse(REFUSED, "the zone has no transfer section")
             return
@@ -214,7 +191,7 @@ class Transfers:
 
     def _stream(self, req: _Request, tcp: bool) -> Iterator[bytes]:
         zone = req.zone
-        reader = zone.reader
+        reader = zone.snapshot.reader
         snapshot = None
         try:
             if reader is not None:
@@ -222,7 +199,7 @@ class Transfers:
             view = _view(zone, snapshot)
         except StoreError as exc:
             limited(log, "transfer-failed", logging.ERROR, "%s of %s to %s failed: %s",
-                    req.kind, zone.origin, req.peer, exc)
+                    req.kind, zone.compiled.origin, req.peer, exc)
             yield _header_reply_raw(req, SERVFAIL)
             return
         try:
@@ -232,7 +209,7 @@ class Transfers:
                 snapshot.close()
 
     def _send(self, req: _Request, view: ServedZone, tcp: bool) -> Iterator[bytes]:
-        serial = view.serial
+        serial = view.snapshot.serial
         out = _Messages(req.header, req.question, req.signer)
         soa = _soa_rr(view, serial)
         if req.kind == "IXFR":
@@ -244,21 +221,21 @@ class Transfers:
                 yield out.flush()
                 # Over UDP the source address may be spoofed: that line is rate-limited.
                 line = (log.info if tcp else partial(limited, log, "transfer-udp", logging.INFO))
-                line("IXFR of %s from serial %d to %s: up to date at %d%s", view.origin,
+                line("IXFR of %s from serial %d to %s: up to date at %d%s", view.compiled.origin,
                      req.client_serial, req.peer, serial, "" if tcp else " (UDP)")
                 return
             entries, why = self._journal(view, req.client_serial)
             if entries is not None:
                 yield from self._incremental(out, view, soa, entries)
-                log.info("IXFR of %s from serial %d to %d to %s: %d changes", view.origin,
+                log.info("IXFR of %s from serial %d to %d to %s: %d changes", view.compiled.origin,
                          req.client_serial, serial, req.peer,
                          sum(len(entry.changes) for entry in entries))
                 return
             log.info("IXFR of %s from serial %d to %s answered with a full transfer: %s",
-                     view.origin, req.client_serial, req.peer, why)
+                     view.compiled.origin, req.client_serial, req.peer, why)
         yield from self._full(out, view, soa)
-        log.info("%s of %s serial %d to %s: %d records in %d messages", req.kind, view.origin,
-                 serial, req.peer, out.records, out.messages)
+        log.info("%s of %s serial %d to %s: %d records in %d messages", req.kind,
+                 view.compiled.origin, serial, req.peer, out.records, out.messages)
 
     def _full(self, out: _Messages, view: ServedZone, soa: bytes) -> Iterator[bytes]:
         """SOA, every other record, SOA (RFC 5936 2.2)."""
@@ -302,18 +279,18 @@ class Transfers:
         self, view: ServedZone, client_serial: int
     ) -> tuple[list[JournalEntry] | None, str]:
         """The journal from ``client_serial``, or None and why a full transfer is needed."""
-        reader = view.reader
+        reader = view.snapshot.reader
         if reader is None:
             return None, "no store"
         try:
             entries = reader.journal_since(client_serial)
         except StoreError as exc:
             limited(log, "transfer-failed", logging.ERROR, "zone=%s journal unreadable: %s",
-                    view.origin, exc)
+                    view.compiled.origin, exc)
             return None, "the journal is unreadable"
         if entries is None:
             return None, f"the journal does not reach back to serial {client_serial}"
-        if view.is_ip:
+        if view.compiled.is_ip:
             why = self._ip_changes_local(view, entries)
             if why:
                 return None, why
@@ -328,7 +305,7 @@ class Transfers:
         """
         changed = {c.key for e in entries for c in e.changes}
         shadows = Shadows(view, (key for key in changed if not is_full(key)))
-        reader = view.reader
+        reader = view.snapshot.reader
         for key in changed:
             path = key_path(key)
             if _crosses_family(view, key, path):
@@ -353,19 +330,19 @@ def _add_all(out: _Messages, rrs: Iterable[bytes]) -> Iterator[bytes]:
 
 def _change_name(view: ServedZone, key: bytes) -> str | None:
     """The relative owner of a changed store key, None when that name is not served."""
-    if view.is_ip:
+    if view.compiled.is_ip:
         if is_full(key):
-            hidden = contents.static_key(key_path(key)) in view.statics
+            hidden = contents.static_key(key_path(key)) in view.compiled.statics
             return None if hidden else address_name(key)
         return "*." + ".".join(reversed(key_path(key)))
-    if key in view.statics or key in view.blocked_names:
+    if key in view.compiled.statics or key in view.compiled.blocked_names:
         return None
     return contents.name_text(contents.key_labels(key))
 
 
 def _covered_in_store(view: ServedZone, key: bytes) -> bool:
     """Whether a shorter network of the store covers network (or address) ``key``."""
-    reader = view.reader
+    reader = view.snapshot.reader
     if reader is None:
         return False
     v4 = key[:1] == keys.V4
@@ -397,8 +374,8 @@ def _crosses_family(view: ServedZone, key: bytes, path: contents.Path) -> bool:
     """
     if not _digit_path(path):
         return False
-    reader = view.reader
-    config_keys = (*view.nets.answers, *view.blocked_nets.answers)
+    reader = view.snapshot.reader
+    config_keys = (*view.compiled.nets.answers, *view.compiled.blocked_nets.answers)
     if key[:1] == keys.V4:
         if reader is not None and any(p < 128 for p in reader.plens6):
             return True
@@ -425,19 +402,27 @@ def _crosses_family(view: ServedZone, key: bytes, path: contents.Path) -> bool:
     return False
 
 
-def _view(zone: ServedZone, snapshot: object) -> ServedZone:
-    """``zone`` over its own snapshot, so the transfer sees one serial throughout."""
-    view = copy.copy(zone)
-    view.reader = snapshot  # type: ignore[assignment]
-    view.serial = -1
-    view.update_serial()
-    return view
+def _view(zone: ServedZone, reader: Reader | None) -> ServedZone:
+    """``zone``'s compiled half over ``reader``, a store snapshot of the transfer's own, so
+    the transfer sees one serial throughout; StoreError if the store is refused."""
+    served = zone.snapshot
+    if reader is not None:
+        reader.refresh()
+        serial = reader.serial
+    elif served.refused:
+        raise StoreDamaged(f"zone {zone.compiled.origin}: store {zone.compiled.config.store} "
+                           "is refused")
+    else:
+        serial = 0
+    snapshot = zone.compiled.snapshot(reader, served.refused, serial)
+    return ServedZone.over(zone.compiled, zone.pool, snapshot)
 
 
 def _soa_rr(zone: ServedZone, serial: int) -> bytes:
     """The zone's SOA record with ``serial``, owned by the apex (the question name)."""
-    rdata = zone.soa.rdata[:-20] + serial.to_bytes(4, "big") + zone.soa.rdata[-16:]
-    return QUESTION_POINTER + RR_FIXED.pack(T_SOA, CLASS_IN, zone.soa.ttl, len(rdata)) + rdata
+    soa = zone.snapshot.soa
+    rdata = soa.rdata[:-20] + serial.to_bytes(4, "big") + soa.rdata[-16:]
+    return QUESTION_POINTER + RR_FIXED.pack(T_SOA, CLASS_IN, soa.ttl, len(rdata)) + rdata
 
 
 def _header_reply(data: bytes, question: bytes, rcode: int) -> bytes:

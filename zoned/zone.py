@@ -1,5 +1,9 @@
 """A served zone: its configuration compiled for lookups, over a store snapshot.
 
+The two halves are values of their own: :class:`CompiledZone` (the zone file, compiled
+once) and :class:`Snapshot` (a store reader, its serial and the apex at that serial);
+:class:`ServedZone` pairs them.
+
 Everything that comes from the zone file (apex records, static names, overrides,
 RFC 5782 test entries) is compiled once into dictionaries keyed exactly like the
 store, so one lookup routine serves memory and store alike: memory first (an override
@@ -134,48 +138,40 @@ def prefix_range(family: bytes, address: bytes, known_bits: int) -> tuple[bytes,
     return lo, hi
 
 
-class ServedZone:
-    """One zone as the server sees it: compiled config plus a refreshable store snapshot."""
+class CompiledZone:
+    """What the zone file decides, compiled once for lookups; never changed afterwards.
 
-    def __init__(self, config: ZoneConfig, pool: ReaderPool) -> None:
+    Apex records other than the SOA's serial, static names, overrides and RFC 5782
+    test entries, keyed exactly like the store.  A new configuration is a new
+    CompiledZone; a new store serial is a new :class:`Snapshot` (:meth:`snapshot`).
+    """
+
+    def __init__(self, config: ZoneConfig) -> None:
         self.config = config
         self.origin = config.origin
         self.labels = tuple(label.lower() for label in name_labels(config.origin))
         self.wire_length = sum(len(label) + 1 for label in self.labels)  # without the root
         self.is_ip = config.scheme.kind == "ip"
-        self.pool = pool
-        self.reader: Reader | None = None
-        self.refused = False  # the store exists but is not served (StoreState.REFUSED)
-        self.statics: dict[bytes, bytes] = {}
-        self.static_heads: set[bytes] = set()  # leftmost labels of static names
-        self.static_ents: set[bytes] = set()
-        self.blocked_names: set[bytes] = set()
-        self._compile()
-        self.soa_names = (
-            name_labels(config.soa.mname),
-            name_labels(config.soa.rname),
-        )
-        # SOA names inside the zone can compress against a question's own labels, so
-        # their compressed form is not a function of the apex offset alone.
-        self.soa_names_in_zone = any(
-            tuple(label.lower() for label in n[-len(self.labels) :]) == self.labels
-            for n in self.soa_names
-        )
-        self.serial = -1
-        self.apex: dict[int, tuple[int, bytes]] = {}
-        self.soa = Record(T_SOA, 0, b"")
-        self.poll()
-
-    # -- compilation -------------------------------------------------------------
-    def _compile(self) -> None:
-        config = self.config
+        statics: dict[bytes, bytes] = {}
+        heads: set[bytes] = set()  # leftmost labels of static names
+        ents: set[bytes] = set()
+        blocked_names: set[bytes] = set()
         nets: list[tuple[keys.IPNetwork, bytes]] = []
         blocked: list[tuple[keys.IPNetwork, bytes]] = []
-        statics = static_answers(config.records)
-        self.apex_static = statics.get("", b"")  # joined to SOA and NS at each new serial
-        for name, packed in statics.items():
+
+        def add_static(name: str, packed: bytes) -> None:
+            labels = tuple(label.lower() for label in name_labels(name))
+            key = keys.name_key(labels)
+            statics[key] = statics.get(key, b"") + packed
+            heads.add(labels[0])
+            for i in range(1, len(labels)):
+                ents.add(keys.name_key(labels[i:]))
+
+        answers = static_answers(config.records)
+        self.apex_static = answers.get("", b"")  # joined to SOA and NS at each new serial
+        for name, packed in answers.items():
             if name:
-                self._add_static(name, packed)
+                add_static(name, packed)
         test_answer = token_answer(config, testentries.TEST_TXT, testentries.TEST_CODE)
         listed = [(token, test_answer) for token in testentries.listed_tokens(config.scheme.kind)]
         for override in config.listed:
@@ -189,49 +185,33 @@ class ServedZone:
                 nets.append((names.parse_network(token), answer))
             else:
                 for owner in names.owner_names(config.scheme, token):
-                    self._add_static(owner, answer)
+                    add_static(owner, answer)
         for token in config.unlisted:
             if self.is_ip:
                 blocked.append((names.parse_network(token), b""))
             else:
                 for owner in names.owner_names(config.scheme, token):
-                    self.blocked_names.add(keys.name_key(name_labels(owner)))
+                    blocked_names.add(keys.name_key(name_labels(owner)))
+        self.statics = statics
+        self.static_heads = frozenset(heads)
+        self.static_ents = frozenset(ents)
+        self.blocked_names = frozenset(blocked_names)
         self.nets = NetTable.build(nets)
         self.blocked_nets = NetTable.build(blocked)
+        self.soa_names = (
+            name_labels(config.soa.mname),
+            name_labels(config.soa.rname),
+        )
+        # SOA names inside the zone can compress against a question's own labels, so
+        # their compressed form is not a function of the apex offset alone.
+        self.soa_names_in_zone = any(
+            tuple(label.lower() for label in n[-len(self.labels) :]) == self.labels
+            for n in self.soa_names
+        )
 
-    def _add_static(self, name: str, packed: bytes) -> None:
-        labels = tuple(label.lower() for label in name_labels(name))
-        key = keys.name_key(labels)
-        self.statics[key] = self.statics.get(key, b"") + packed
-        self.static_heads.add(labels[0])
-        for i in range(1, len(labels)):
-            self.static_ents.add(keys.name_key(labels[i:]))
-
-    def poll(self) -> bool:
-        """Follow the zone's store through the pool (new serials, a replaced, vanished
-        or damaged store); rebuild the apex when the serial moved.  Never raises."""
-        state = self.pool.refresh(self.config)
-        if isinstance(state, Reader):
-            self.reader, self.refused = state, False
-            return self._at_serial(state.serial)
-        self.reader, self.refused = None, state is StoreState.REFUSED
-        # A refused store keeps the serial last served: secondaries see no change.
-        return self._at_serial(max(self.serial, 0) if self.refused else 0)
-
-    def update_serial(self) -> bool:
-        """Refresh this zone's own reader (a transfer's snapshot view: not the pool's) and
-        rebuild the apex when the serial moved; StoreError if the store is refused."""
-        if self.reader is not None:
-            self.reader.refresh()
-            return self._at_serial(self.reader.serial)
-        if self.refused:
-            raise StoreDamaged(f"zone {self.origin}: store {self.config.store} is refused")
-        return self._at_serial(0)
-
-    def _at_serial(self, serial: int) -> bool:
-        if serial == self.serial:
-            return False
-        self.serial = serial
+    def snapshot(self, reader: Reader | None, refused: bool, serial: int) -> Snapshot:
+        """The zone over ``reader`` (None: no store, ``refused`` or not yet created) at
+        ``serial``: the apex rebuilt with that serial in its SOA."""
         config = self.config
         soa = config.soa
         rdata = (
@@ -242,25 +222,82 @@ class ServedZone:
                 for v in (serial, soa.refresh, soa.retry, soa.expire, soa.minimum)
             )
         )
-        self.soa = Record(T_SOA, soa.ttl, rdata)
-        apex = [self.soa]
+        record = Record(T_SOA, soa.ttl, rdata)
+        apex = [record]
         apex += [Record(T_NS, config.ns_ttl, name_wire(name_labels(ns))) for ns in config.ns]
-        self.apex = rrsets(pack(apex) + self.apex_static)
-        return True
+        # The SOA for negative answers: TTL is min(SOA TTL, MINIMUM) (RFC 2308 section 3).
+        negative = Record(T_SOA, min(soa.ttl, soa.minimum), rdata)
+        return Snapshot(reader, refused, serial, record, negative,
+                        rrsets(pack(apex) + self.apex_static))
 
-    @property
-    def negative_soa(self) -> Record:
-        """The SOA for negative answers: TTL is min(SOA TTL, MINIMUM) (RFC 2308 section 3)."""
-        return Record(T_SOA, min(self.soa.ttl, self.config.soa.minimum), self.soa.rdata)
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A zone's store as one lookup or transfer sees it, and the apex at its serial."""
+
+    reader: Reader | None  # None: no store (``refused`` says whether it is damaged)
+    refused: bool  # the store exists but is not served (StoreState.REFUSED)
+    serial: int
+    soa: Record
+    negative_soa: Record
+    apex: dict[int, tuple[int, bytes]]
+
+
+_UNREAD = Snapshot(None, False, -1, Record(T_SOA, 0, b""), Record(T_SOA, 0, b""), {})
+
+
+class ServedZone:
+    """One zone as the server sees it: its :class:`CompiledZone` over a :class:`Snapshot`.
+
+    The served zones of an :class:`~zoned.authority.Authority` move to a new snapshot at
+    each :meth:`poll`; a transfer makes its own pair (:meth:`over`) on a snapshot of its
+    own, so it sees one serial throughout while the served zone moves on.
+    """
+
+    def __init__(self, config: ZoneConfig, pool: ReaderPool) -> None:
+        self.compiled = CompiledZone(config)
+        self.pool = pool
+        self.snapshot = _UNREAD
+        self.poll()
+
+    @classmethod
+    def over(cls, compiled: CompiledZone, pool: ReaderPool, snapshot: Snapshot) -> ServedZone:
+        """The pair of ``compiled`` and ``snapshot``, without polling the pool."""
+        zone = cls.__new__(cls)
+        zone.compiled = compiled
+        zone.pool = pool
+        zone.snapshot = snapshot
+        return zone
+
+    def poll(self) -> bool:
+        """Follow the zone's store through the pool (new serials, a replaced, vanished
+        or damaged store); a new snapshot when the store or its serial moved, the apex
+        rebuilt when the serial did.  True if the serial moved.  Never raises."""
+        state = self.pool.refresh(self.compiled.config)
+        old = self.snapshot
+        if isinstance(state, Reader):
+            reader, refused, serial = state, False, state.serial
+        else:
+            # A refused store keeps the serial last served: secondaries see no change.
+            refused = state is StoreState.REFUSED
+            reader, serial = None, max(old.serial, 0) if refused else 0
+        if serial != old.serial:
+            self.snapshot = self.compiled.snapshot(reader, refused, serial)
+            return True
+        if reader is not old.reader or refused != old.refused:
+            self.snapshot = Snapshot(reader, refused, serial, old.soa, old.negative_soa,
+                                     old.apex)
+        return False
 
     # -- lookup ------------------------------------------------------------------
     def find(self, rel: tuple[bytes, ...]) -> bytes | Found:
         """The packed answer at ``rel`` (labels below the apex, lowercase), or how it is absent."""
-        if rel[0] in self.static_heads:
-            static = self.statics.get(keys.name_key(rel))
+        zone = self.compiled
+        if rel[0] in zone.static_heads:
+            static = zone.statics.get(keys.name_key(rel))
             if static is not None:
                 return static
-        if self.is_ip:
+        if zone.is_ip:
             # A name may read as IPv4 and as an IPv6 prefix at once (``1.2``): it exists
             # if it exists either way.
             v4 = _parse_v4(rel)
@@ -272,10 +309,11 @@ class ServedZone:
             if result is not Found.NOTHING or v4 is not None:
                 return result
         key = keys.name_key(rel)
-        if not self.is_ip:
-            if key in self.blocked_names:
+        if not zone.is_ip:
+            if key in zone.blocked_names:
                 return Found.BLOCKED
-            reader = self.reader
+            snapshot = self.snapshot
+            reader = snapshot.reader
             if reader is not None:
                 try:
                     stored = reader.probe(key)
@@ -287,43 +325,45 @@ class ServedZone:
                         return Found.EMPTY
                 except ReadFailure as exc:
                     return self._read_failed(reader, exc)
-            elif self.refused and key not in self.static_ents:
+            elif snapshot.refused and key not in zone.static_ents:
                 return Found.BROKEN
-        if key in self.static_ents:
+        if key in zone.static_ents:
             return Found.EMPTY
         return Found.NOTHING
 
     def _damaged(self, key: bytes) -> Found:
         """A stored value failed its checksum: SERVFAIL, counted, logged (rate-limited)."""
-        self.pool.damaged[self.origin] += 1
+        self.pool.damaged[self.compiled.origin] += 1
         limited(log, "store-damage", logging.ERROR,
                 "zone=%s store %s: the value of key %r fails its checksum; answering SERVFAIL "
-                "(run zonepub check)", self.origin, self.config.store, key)
+                "(run zonepub check)", self.compiled.origin, self.compiled.config.store, key)
         return Found.BROKEN
 
     def _read_failed(self, reader: Reader, exc: Exception) -> Found:
         """LMDB failed inside a lookup (a damaged page): SERVFAIL, and a fresh snapshot,
         since LMDB leaves the read transaction unusable after such an error."""
-        self.pool.damaged[self.origin] += 1
+        self.pool.damaged[self.compiled.origin] += 1
         limited(log, "store-damage", logging.ERROR,
                 "zone=%s store %s: lookup failed inside LMDB (%s); answering SERVFAIL "
-                "(run zonepub check)", self.origin, self.config.store, exc)
+                "(run zonepub check)", self.compiled.origin, self.compiled.config.store, exc)
         try:
             reader.renew()
         except StoreError as renew_exc:
             limited(log, "store-damage", logging.ERROR, "zone=%s store %s: %s",
-                    self.origin, self.config.store, renew_exc)
+                    self.compiled.origin, self.compiled.config.store, renew_exc)
         return Found.BROKEN
 
     def _find_ip(self, address: bytes, known_bits: int) -> bytes | Found:
         """Longest-prefix match for a full address; the empty non-terminal test for a prefix."""
+        zone = self.compiled
+        snapshot = self.snapshot
         if known_bits == len(address) * 8:
-            if self.blocked_nets.answers and self.blocked_nets.match(address) is not None:
+            if zone.blocked_nets.answers and zone.blocked_nets.match(address) is not None:
                 return Found.BLOCKED
-            value = self.nets.match(address)
+            value = zone.nets.match(address)
             if value is not None:
                 return value
-            reader = self.reader
+            reader = snapshot.reader
             if reader is not None:
                 probe = reader.probe
                 key_from = keys.net_key_from
@@ -337,12 +377,12 @@ class ServedZone:
                             return self._damaged(key)
                 except ReadFailure as exc:
                     return self._read_failed(reader, exc)
-            elif self.refused:
+            elif snapshot.refused:
                 return Found.BROKEN
             return Found.NOTHING
-        if self.nets.covers(address, known_bits):
+        if zone.nets.covers(address, known_bits):
             return Found.EMPTY
-        reader = self.reader
+        reader = snapshot.reader
         if reader is not None:
             family = keys.V4 if len(address) == 4 else keys.V6
             lo, hi = prefix_range(family, address, known_bits)
@@ -355,7 +395,7 @@ class ServedZone:
                         return Found.EMPTY
             except ReadFailure as exc:
                 return self._read_failed(reader, exc)
-        elif self.refused:
+        elif snapshot.refused:
             return Found.BROKEN
         return Found.NOTHING
 
