@@ -159,11 +159,18 @@ _BLANKS = " \t"
 _COMMENTS = "#;"
 
 
+def _word(text: str) -> str:
+    """The first word of ``text`` for a message, or ``text`` itself when Python sees no
+    word in it (a lone vertical tab: rbldnsd's blanks, " \\t", do not strip it)."""
+    words = text.split(maxsplit=1)
+    return words[0] if words else text
+
+
 def _ip4prefix(text: str) -> tuple[int, int, int]:
     """rbldnsd's ip4prefix: (value, bits 8/16/24/32, characters used) of 1 to 4 octets."""
     match = _OCTETS.match(text)
     if match is None:
-        raise _LineError(f"invalid address {text.split()[0]!r}" if text.strip() else "no address")
+        raise _LineError(f"invalid address {_word(text)!r}" if text.strip() else "no address")
     octets = [int(part) for part in match.group().split(".")]
     if any(octet > 255 for octet in octets):
         raise _LineError(f"invalid address {match.group()!r}: octet over 255")
@@ -193,7 +200,7 @@ def _prefix_bits(text: str, width: int) -> tuple[int, int]:
     """A ``/bits`` suffix: (bits, characters used)."""
     match = re.match(r"/([0-9]+)", text)
     if match is None or int(match.group(1)) > width:
-        raise _LineError(f"invalid prefix length in {text.split()[0]!r}")
+        raise _LineError(f"invalid prefix length in {_word(text)!r}")
     return int(match.group(1)), match.end()
 
 
@@ -258,7 +265,7 @@ def _ip6network(text: str) -> tuple[ipaddress.IPv6Network, int]:
     """An ip6trie network and the characters it used."""
     match = _IP6.match(text)
     if match is None:
-        raise _LineError(f"invalid IPv6 address {text.split()[0]!r}")
+        raise _LineError(f"invalid IPv6 address {_word(text)!r}")
     address, slash, length = match.group().partition("/")
     try:
         if "::" in address or "." in address:
@@ -466,7 +473,7 @@ class _DatasetReader:
         """The value part of an entry line: (given, text); checks what follows the key."""
         tail = line[used:]
         if tail and tail[0] not in _BLANKS + _COMMENTS + ":":
-            raise _LineError(f"invalid entry {line.split()[0]!r}")
+            raise _LineError(f"invalid entry {_word(line)!r}")
         tail = tail.lstrip(_BLANKS)
         if not tail or tail[0] in _COMMENTS:
             return False, ""

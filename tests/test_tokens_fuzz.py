@@ -140,7 +140,7 @@ def test_json_lines_imports_raise_only_record_error(
 @FUZZ
 @given(st.sampled_from(ZONES), st.sampled_from(DATASET_KINDS), st.lists(st.one_of(
     st.binary(max_size=40), IP_LIKE.map(_raw), st.text(max_size=40).map(_raw),
-    st.builds(lambda a, v: f"{a} {v}".encode(), IP_LIKE, ANY_TEXT.map(repr))),
+    st.builds(lambda a, v: _raw(f"{a} {v}"), IP_LIKE, ANY_TEXT.map(repr))),
     min_size=1, max_size=6))
 def test_rbldnsd_datasets_raise_only_dataset_error(
     configs: dict[str, ZoneConfig], zone: str, kind: str, lines: list[bytes]

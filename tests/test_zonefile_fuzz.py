@@ -191,7 +191,9 @@ def test_mutated_zone_files_never_crash_zoned_t(
     for name, in_tree, in_text in edits:
         data = changed.get(name, EXAMPLES[name])
         if in_tree:
-            with contextlib.suppress(yaml.YAMLError, ValueError):  # damaged by an earlier edit
+            # Damaged by an earlier edit; PyYAML's own loader raises IndexError on `!!int ""`
+            # (zoned's loader refuses it at its line, which run_check below proves).
+            with contextlib.suppress(yaml.YAMLError, ValueError, IndexError):
                 data = tree_mutate(data, in_tree)
         changed[name] = mutate(data, in_text)
     with tempfile.TemporaryDirectory() as tmp:
