@@ -62,7 +62,6 @@ from client import asn as asnzone
 from client.answers import Answer, Query, answer_from_reply, failure
 from client.cache import TTLCache
 from client.dnswire import (
-    EDNS_PAYLOAD,
     ReplyError,
     question_wire,
     read_reply,
@@ -74,6 +73,7 @@ from client.result import Result, SelectorResult
 from client.selectorconfig import SelectorConfig
 from client.transport import Channel, Server, Transport, UdpTransport
 from client.verify import verify_message
+from listformat.wire import OUR_PAYLOAD
 
 AnswerCache = TTLCache[tuple[str, str], Answer]
 
@@ -251,12 +251,12 @@ class BaseClient:
         resolver.timeout = self.config.timeout
         resolver.lifetime = self.config.timeout * (self.config.retries + 1)
         resolver.cache = None  # ours honours negative TTLs and is shared by both faces
-        resolver.use_edns(0, 0, EDNS_PAYLOAD)
+        resolver.use_edns(0, 0, OUR_PAYLOAD)
 
 
 def _message(query: Query) -> dns.message.QueryMessage:
     return dns.message.make_query(
-        query.qname + ".", dns.rdatatype.TXT, use_edns=0, payload=EDNS_PAYLOAD
+        query.qname + ".", dns.rdatatype.TXT, use_edns=0, payload=OUR_PAYLOAD
     )
 
 

@@ -24,26 +24,28 @@ import dns.rdtypes.ANY.SOA
 import dns.rdtypes.ANY.TXT
 
 from client.errors import ClientError
+from listformat.wire import (
+    CLASS_IN,
+    HEADER,
+    OPCODE_MASK,
+    OUR_PAYLOAD,
+    QR,
+    RD,
+    RR_FIXED,
+    T_OPT,
+    T_SOA,
+    T_TXT,
+    TC,
+)
 
-_HEADER = struct.Struct("!HHHHHH")
-_RR = struct.Struct("!HHIH")
 _U32 = struct.Struct("!I")
-_RD = 0x0100
-_QR = 0x8000
-_TC = 0x0200
-_OPCODE = 0x7800
-T_TXT: Final = 16
-T_SOA: Final = 6
-T_OPT: Final = 41
-C_IN: Final = 1
-EDNS_PAYLOAD: Final = 1232
 # The OPT pseudo-RR: root owner, type 41, our buffer size, extended rcode 0, version 0,
 # no flags, no options (RFC 6891).  1232 bytes fits unfragmented over any path (DNS
 # flag day 2020), and the TXT answers of a list are far smaller.
-_OPT = b"\x00" + struct.pack("!HHIH", T_OPT, EDNS_PAYLOAD, 0, 0)
+_OPT = b"\x00" + struct.pack("!HHIH", T_OPT, OUR_PAYLOAD, 0, 0)
 
 _LENGTHS = [bytes((n,)) for n in range(64)]  # the length octet of a label
-_TXT_IN = struct.pack("!HH", T_TXT, C_IN)
+_TXT_IN = struct.pack("!HH", T_TXT, CLASS_IN)
 
 RCODE_STATUS: Final = MappingProxyType({2: "servfail", 3: "nxdomain", 5: "refused"})
 
@@ -57,12 +59,12 @@ def question_wire(qname: str, rdtype: int = T_TXT) -> bytes:
     out = b"".join([_LENGTHS[len(label)] + label for label in labels])
     if len(out) + 1 > 255:
         raise ValueError(f"{qname!r} is over 255 bytes on the wire")
-    return out + b"\x00" + (_TXT_IN if rdtype == T_TXT else struct.pack("!HH", rdtype, C_IN))
+    return out + b"\x00" + (_TXT_IN if rdtype == T_TXT else struct.pack("!HH", rdtype, CLASS_IN))
 
 
 def query_wire(qid: int, question: bytes) -> bytes:
     """A complete query: header (RD set, so a resolver recurses), question, EDNS0 OPT."""
-    return _HEADER.pack(qid, _RD, 1, 0, 0, 1) + question + _OPT
+    return HEADER.pack(qid, RD, 1, 0, 0, 1) + question + _OPT
 
 
 def response_matches(wire: bytes, qid: int, question: bytes) -> bool:
@@ -113,8 +115,8 @@ def _skip_name(wire: bytes, pos: int) -> int:
 
 def _fast_reply(wire: bytes, question: bytes) -> Reply:
     """The common reply read by hand; raises _Fallback (or IndexError, struct.error)."""
-    _, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(wire)
-    if qdcount != 1 or flags & _OPCODE or not flags & _QR:
+    _, flags, qdcount, ancount, nscount, arcount = HEADER.unpack_from(wire)
+    if qdcount != 1 or flags & OPCODE_MASK or not flags & QR:
         raise _Fallback
     pos = 12 + len(question)
     if wire[12:pos].lower() != question:
@@ -124,10 +126,10 @@ def _fast_reply(wire: bytes, question: bytes) -> Reply:
     for _ in range(ancount):
         if wire[pos : pos + 2] != b"\xc0\x0c":
             raise _Fallback  # an owner other than the question name: CNAME chains...
-        rtype, rclass, rttl, rdlen = _RR.unpack_from(wire, pos + 2)
+        rtype, rclass, rttl, rdlen = RR_FIXED.unpack_from(wire, pos + 2)
         pos += 12
         end = pos + rdlen
-        if rtype != T_TXT or rclass != C_IN or end > len(wire) or rdlen == 0:
+        if rtype != T_TXT or rclass != CLASS_IN or end > len(wire) or rdlen == 0:
             raise _Fallback
         strings = []
         while pos < end:
@@ -143,7 +145,7 @@ def _fast_reply(wire: bytes, question: bytes) -> Reply:
     soa: tuple[int, int] | None = None
     for _ in range(nscount):
         pos = _skip_name(wire, pos)
-        rtype, rclass, rttl, rdlen = _RR.unpack_from(wire, pos)
+        rtype, rclass, rttl, rdlen = RR_FIXED.unpack_from(wire, pos)
         pos += 10
         end = pos + rdlen
         if end > len(wire):
@@ -157,13 +159,13 @@ def _fast_reply(wire: bytes, question: bytes) -> Reply:
         pos = end
     for _ in range(arcount):
         pos = _skip_name(wire, pos)
-        rtype, _, rttl, rdlen = _RR.unpack_from(wire, pos)
+        rtype, _, rttl, rdlen = RR_FIXED.unpack_from(wire, pos)
         if rtype == T_OPT and rttl >> 24:
             raise _Fallback  # an extended rcode: let dnspython combine it
         pos += 10 + rdlen
     if pos != len(wire):
         raise _Fallback
-    return Reply(flags & 0xF, tuple(texts), ttl, soa, bool(flags & _TC))
+    return Reply(flags & 0xF, tuple(texts), ttl, soa, bool(flags & TC))
 
 
 def reply_from_message(message: dns.message.Message) -> Reply:

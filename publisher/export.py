@@ -71,11 +71,11 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
+from listformat.wire import T_A, T_TXT
 from zoned import config as zoneconfig
 from zoned import contents
 from zoned.config import ZoneConfig
 from zoned.packed import Record, unpack
-from zoned.wire import T_A, T_TXT
 from zoned.zone import ReaderPool, ServedZone
 
 # --------------------------------------------------------------------------- the zone

@@ -28,13 +28,13 @@ from typing import Any
 
 from listformat import names, tokens, txt
 from listformat.scoring import TANH_SCALE, TANH_SHIFT
+from listformat.wire import T_TXT
 from publisher.entries import owner_keys
 from publisher.judge import Judge, Stats
 from publisher.source import RedisSource
 from zoned.answers import token_answer
 from zoned.keys import V4
 from zoned.packed import single, txt_rdata
-from zoned.wire import T_TXT
 
 _MAX_TXT = txt.MAX_LENGTH
 # Digit strings shorter than this are exact as floats (below 2**53).

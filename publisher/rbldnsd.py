@@ -92,6 +92,7 @@ import dns.rdatatype
 
 from listformat import names
 from listformat.codes import CodeError, validate_code
+from listformat.wire import T_A, T_MX, T_TXT
 from publisher.entries import RecordError
 from publisher.export import served_zone, type_text
 from zoned import keys
@@ -99,7 +100,6 @@ from zoned.answers import static_answers
 from zoned.config import NetworkTooWide, WidestPrefix, ZoneConfig
 from zoned.contents import Family, Net, Packed, families, key_labels, name_text, store_entries
 from zoned.packed import Record, pack, txt_rdata, unpack
-from zoned.wire import T_A, T_MX, T_TXT
 
 DatasetKind = Literal["ip4set", "ip4trie", "ip6trie", "dnset", "generic"]
 DATASET_KINDS: tuple[DatasetKind, ...] = get_args(DatasetKind)

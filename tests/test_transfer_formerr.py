@@ -9,8 +9,8 @@ from __future__ import annotations
 import dns.message
 import pytest
 
+from listformat.wire import FORMERR
 from zoned.core import Responder
-from zoned.wire import FORMERR
 
 LONG = "".join("3f" + "61" * 63 for _ in range(4)) + "02626c076578616d706c65036e657400"
 

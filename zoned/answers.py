@@ -16,9 +16,9 @@ import dns.rdatatype
 
 from listformat import txt
 from listformat.codes import ReturnCodes
+from listformat.wire import T_A, T_TXT
 from zoned.config import ZoneConfig
 from zoned.packed import Record, pack, single, txt_rdata
-from zoned.wire import T_A, T_TXT
 from zoned.zonerecords import StaticRecord
 
 Fields = Mapping[str, int | float | str]

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal, NamedTuple
 
+from listformat.wire import NOERROR, NXDOMAIN, REFUSED, SERVFAIL, T_ANY, T_CNAME, T_SOA
 from zoned import tsig
 from zoned.kinds import DROP, Kind
 from zoned.packed import find_rrset, first_rrset
-from zoned.wire import NOERROR, NXDOMAIN, REFUSED, SERVFAIL, T_ANY, T_CNAME, T_SOA
 from zoned.zone import Found, ServedZone
 
 

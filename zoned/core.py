@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+from listformat.wire import SERVFAIL
 from zoned.authority import Authority
 from zoned.fastpath import FastPath
 from zoned.fullpath import FullPath, header_only
 from zoned.kinds import DROP, OTHER, Kind, Query, Transfer, classify, drops
 from zoned.ratelog import limited
 from zoned.transfer import Transfers
-from zoned.wire import SERVFAIL
 
 log = logging.getLogger(__name__)
 

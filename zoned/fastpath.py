@@ -11,10 +11,7 @@ bytes; a test runs a large generated query set through both to prove it.
 
 from __future__ import annotations
 
-from zoned.authority import Authority
-from zoned.kinds import DROP, OTHER, Kind, Query
-from zoned.reply import policy
-from zoned.wire import (
+from listformat.wire import (
     AA,
     CLASS_IN,
     HEADER,
@@ -25,8 +22,11 @@ from zoned.wire import (
     T_SOA,
     T_TXT,
     TC,
-    Compressor,
 )
+from zoned.authority import Authority
+from zoned.kinds import DROP, OTHER, Kind, Query
+from zoned.reply import policy
+from zoned.wire import Compressor
 from zoned.zone import ServedZone
 
 # Our OPT RR (root owner, type 41, our payload, version 0), with and without DO.

@@ -33,12 +33,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from zoned import tsig
-from zoned.authority import Authority, Outcome
-from zoned.kinds import DROP, Kind
-from zoned.ratelog import limited
-from zoned.reply import policy
-from zoned.wire import (
+from listformat.wire import (
     AA,
     BADVERS,
     CLASS_IN,
@@ -60,6 +55,11 @@ from zoned.wire import (
     T_SOA,
     TC,
 )
+from zoned import tsig
+from zoned.authority import Authority, Outcome
+from zoned.kinds import DROP, Kind
+from zoned.ratelog import limited
+from zoned.reply import policy
 
 # Types that cannot be asked for (RFC 6891 6.1.1: OPT; RFC 8945: TSIG; RFC 2930: TKEY).
 _FORMERR_QTYPES = frozenset({41, 249, 250})

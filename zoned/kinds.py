@@ -23,7 +23,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Final, NamedTuple
 
-from zoned.wire import CLASS_IN, HEADER, RR_FIXED, T_AXFR, T_IXFR, T_OPT
+from listformat.wire import CLASS_IN, HEADER, RR_FIXED, T_AXFR, T_IXFR, T_OPT
 
 
 class Kind(Enum):

@@ -34,9 +34,10 @@ import dns.rdatatype
 import dns.rrset
 import dns.tsig
 
+from listformat.wire import QR
 from zoned.access import Target, TsigKey
 from zoned.config import ZoneConfig
-from zoned.wire import QR, name_labels
+from zoned.wire import name_labels
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ over TCP.  Each path writes that truncated form in its own medium.
 
 from __future__ import annotations
 
-from zoned.wire import CD, EDNS_DO, MAX_TCP, MIN_UDP, OPCODE_MASK, OUR_PAYLOAD, QR, RD
+from listformat.wire import CD, EDNS_DO, MAX_TCP, MIN_UDP, OPCODE_MASK, OUR_PAYLOAD, QR, RD
 
 
 def policy(

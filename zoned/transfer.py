@@ -24,17 +24,7 @@ import dns.message
 import dns.name
 import dns.rdatatype
 
-from zoned import contents, keys, tsig
-from zoned.authority import Authority
-from zoned.contents import Shadows, address_name, is_aligned, is_full, key_path
-from zoned.fullpath import header_only
-from zoned.journal import JournalEntry
-from zoned.kinds import Transfer
-from zoned.packed import QUESTION_POINTER, ownerless
-from zoned.ratelog import limited
-from zoned.serial import serial_gt
-from zoned.store import Reader, StoreDamaged, StoreError
-from zoned.wire import (
+from listformat.wire import (
     AA,
     CLASS_IN,
     FORMERR,
@@ -49,6 +39,16 @@ from zoned.wire import (
     T_AXFR,
     T_SOA,
 )
+from zoned import contents, keys, tsig
+from zoned.authority import Authority
+from zoned.contents import Shadows, address_name, is_aligned, is_full, key_path
+from zoned.fullpath import header_only
+from zoned.journal import JournalEntry
+from zoned.kinds import Transfer
+from zoned.packed import QUESTION_POINTER, ownerless
+from zoned.ratelog import limited
+from zoned.serial import serial_gt
+from zoned.store import Reader, StoreDamaged, StoreError
 from zoned.zone import ServedZone, prefix_range
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ import dns.rdatatype
 import dns.rdtypes.ANY.TSIG
 import dns.tsig
 
+from listformat.wire import FORMERR, HEADER, NOTAUTH, OPCODE_MASK, QR, RD
 from zoned.access import TsigKey
 from zoned.errors import ZonedError
-from zoned.wire import FORMERR, HEADER, NOTAUTH, OPCODE_MASK, QR, RD
 
 FUDGE = 300  # seconds of clock skew accepted, as RFC 8945 10 recommends
 _TSIG_FIXED = struct.Struct("!HHIH")

@@ -41,6 +41,7 @@ from enum import Enum
 from pathlib import Path
 
 from listformat import names, testentries
+from listformat.wire import T_NS, T_SOA
 from zoned import keys
 from zoned.answers import static_answers, token_answer
 from zoned.config import ZoneConfig
@@ -57,7 +58,7 @@ from zoned.store import (
     ZoneStore,
     data_ident,
 )
-from zoned.wire import T_NS, T_SOA, name_labels, name_wire
+from zoned.wire import name_labels, name_wire
 
 log = logging.getLogger(__name__)
 _crc32 = zlib.crc32
