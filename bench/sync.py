@@ -97,7 +97,7 @@ source:
 TARGET_FULL = 100_000.0  # keys/s
 TARGET_INCREMENTAL = 1.0  # s
 TARGET_LAG = 5.0  # s
-DEFAULT_RECONCILE = 300.0  # s, publisher.settings.SourceSettings.reconcile
+DEFAULT_RECONCILE = 300.0  # s, zoned.sourceconf.SourceSettings.reconcile
 
 
 # -- processes ------------------------------------------------------------------------------

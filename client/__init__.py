@@ -9,6 +9,9 @@ The list formats it reads (owner names, hashing, TXT, return codes, scoring) are
 - ``client.selectors`` (with ``client.selectorlang``): facts -> tokens, as Rspamd derives them.
 - ``client.selectorconfig``: the selectors' configuration (``SelectorConfig``, ``ZoneRef``).
 - ``client.plan``: the I/O-free lookup plan: tokens -> names, answers -> scores.
-- ``client.client``: ``Client`` and ``AsyncClient`` on dnspython; ``client.cache``.
+- ``client.client``: ``Client`` and ``AsyncClient``; ``client.cache``.
+- ``client.dnswire`` and ``client.transport``: the query and reply bytes, and how they travel
+  (UDP multiplexers, TCP after TC, ``MemoryTransport`` for tests).
+- ``client.errors``: ``ClientError``, the root of the client's exceptions.
 - ``client.repq``: the ``repq`` command.
 """

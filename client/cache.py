@@ -11,8 +11,8 @@ serving data older than the list allows.
 - Failures (timeouts, SERVFAIL, REFUSED) are never cached: the next check asks again.
 
 Which answers are cacheable, and for how long, is decided by the caller
-(:mod:`client.plan` computes ``Answer.ttl``); this module only stores values with an
-expiry.  The cache is bounded (least recently used entries are dropped first), takes its
+(:func:`client.answers.answer_from_reply` computes ``Answer.ttl``); this module only
+stores values with an expiry.  The cache is bounded (least recently used entries are dropped first), takes its
 clock as an argument so tests can move time, and is safe to share between threads.
 """
 

@@ -1,4 +1,5 @@
-"""``Client`` and ``AsyncClient``: the lookup plan run over DNS with dnspython.
+"""``Client`` and ``AsyncClient``: the lookup plan run over DNS (the bytes
+from :mod:`client.dnswire`, carried by :mod:`client.transport`).
 
 The two faces share one configuration (:class:`ClientConfig`) and everything that is
 not I/O (:class:`BaseClient`, after httpx's ``BaseClient``): the plan, the cache, the

@@ -36,7 +36,7 @@ Exit status: 0 when every lookup was answered (listed or not), 1 when some looku
 (timeout, SERVFAIL, REFUSED, malformed or newer-format TXT: the output says which), 2 for
 usage, configuration and message errors.
 
-Configuration (``--config FILE``, YAML; zones/repq.example.yaml is a documented
+Configuration (``--config FILE``, YAML; zones/samples/repq.yaml is a documented
 example)::
 
     servers: ["127.0.0.1:5353"]   # optional; --server overrides; absent: system resolver
@@ -511,7 +511,7 @@ def _check_parser() -> argparse.ArgumentParser:
     )
     _common(parser)
     parser.add_argument("--config", type=Path, required=True, metavar="FILE",
-                        help="YAML configuration (see zones/repq.example.yaml)")
+                        help="YAML configuration (see zones/samples/repq.yaml)")
     facts = parser.add_argument_group("facts (override what the message says)")
     facts.add_argument("--ip", help="the sending IP address")
     facts.add_argument("--helo")

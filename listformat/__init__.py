@@ -11,4 +11,6 @@ client all stand on this floor:
 - ``listformat.testentries``: RFC 5782 section 5 test entries.
 - ``listformat.scoring``: Rspamd's reputation formulas.
 - ``listformat.tokens``: Rspamd's Redis keys and the token each selector publishes.
+- ``listformat.wire``: the DNS message's fixed parts (header and RR structs, flags, opcodes,
+  rcodes, types, EDNS values) that zoned's and the client's byte paths share.
 """

@@ -25,7 +25,7 @@ own Redis prefix.  repzone's ``buckets`` layout uses these same token keys.
 
 Keys come from whoever can write to the scanners' Redis, so :func:`token_of` trusts
 none of them: a key of a selector's shape whose token is malformed raises
-:class:`TokenError` (and nothing else), which the sync counts as ``bad_token``.  An
+:class:`TokenError` (and nothing else), which the judge counts as ``bad_token``.  An
 ``i:`` key is one address, never a network: Rspamd writes none (``i:0.0.0.0/0`` would
 list every IPv4 address), so networks only ever come from the masks above.  Keys are
 decoded with ``surrogateescape`` by the callers; text that is not UTF-8 is malformed.

@@ -5,7 +5,7 @@ each subclass lives beside the code that raises it, and those that reject a valu
 also :class:`ValueError`, as they always were::
 
     PublisherError
-    |-- RecordError     (publisher.records, ValueError) a record cannot be published
+    |-- RecordError     (publisher.entries, ValueError) a record cannot be published
     |   `-- DatasetError  (publisher.rbldnsd) an rbldnsd dataset line cannot be read
     |-- MapError        (publisher.processors, ValueError) an exclusion map cannot be read
     |-- LayoutError     (publisher.layouts, ValueError) a Redis hash is not of its layout

@@ -136,9 +136,9 @@ def import_rbldnsd(
 ) -> ImportResult:
     """Import rbldnsd dataset files (read as one dataset) into the zone's store.
 
-    Raises :class:`DatasetError` listing every bad line, having written nothing; the
-    plan is checked and committed as :func:`write_entries` does
-    (PlanRefused past the delete guard).
+    Raises :class:`publisher.rbldnsd.DatasetError` listing every bad line, having written
+    nothing; the plan is checked and committed as :func:`write_entries` does (PlanRefused
+    past the delete guard).
     """
     paths = [path] if isinstance(path, Path) else list(path)
     entries, read, notes = dataset_entries(config, paths, kind)

@@ -1,7 +1,7 @@
 """The zone store: one LMDB environment per zone, written by the publisher, read by zoned.
 
-LMDB because every zoned worker maps the same pages (no per-process copy, instant start),
-readers never block the writer, and a commit is atomic and survives a killed process.
+LMDB because every process that opens a store (zoned, zonepub) maps the same pages (no
+per-process copy, instant start), readers never block the writer, and a commit is atomic and survives a killed process.
 One environment directory per zone holds three named databases::
 
     names    store key (zoned.keys)  -> packed answer (zoned.packed)
@@ -46,9 +46,10 @@ transaction, by the next :meth:`ZoneStore.create_or_open` (any zonepub command t
 writes the zone, or ``zonepub check --upgrade``); readers refuse them with
 :class:`StoreOutdated`, which tells the operator to run zonepub once.
 
-Processes: the publisher opens a store with :meth:`ZoneStore.create_or_open`; each zoned
-worker opens it with :meth:`ZoneStore.open_readonly` *after* forking (an environment
-open before fork() is unusable in the child, and py-lmdb will not reopen it) and keeps one
+Processes: the publisher opens a store with :meth:`ZoneStore.create_or_open`; zoned opens
+it with :meth:`ZoneStore.open_readonly` (a process that forks must open its stores *after*
+forking: an environment open before fork() is unusable in the child, and py-lmdb will not
+reopen it) and keeps one
 :class:`Reader` (one long-lived read transaction: a consistent snapshot) per zone, calling
 :meth:`Reader.refresh` to move to the newest commit.  LMDB forbids opening an environment
 twice in one process, so a second open in the same process shares the first one's
