@@ -12,8 +12,9 @@ serving data older than the list allows.
 
 Which answers are cacheable, and for how long, is decided by the caller
 (:func:`client.answers.answer_from_reply` computes ``Answer.ttl``); this module only
-stores values with an expiry.  The cache is bounded (least recently used entries are dropped first), takes its
-clock as an argument so tests can move time, and is safe to share between threads.
+stores values with an expiry.  The cache is bounded (least recently used entries are
+dropped first), takes its clock as an argument so tests can move time, and is safe to
+share between threads.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The zone store: one LMDB environment per zone, written by the publisher, read by zoned.
 
 LMDB because every process that opens a store (zoned, zonepub) maps the same pages (no
-per-process copy, instant start), readers never block the writer, and a commit is atomic and survives a killed process.
-One environment directory per zone holds three named databases::
+per-process copy, instant start), readers never block the writer, and a commit is atomic
+and survives a killed process.  One environment directory per zone holds three named databases::
 
     names    store key (zoned.keys)  -> packed answer (zoned.packed)
     meta     b"version"              -> b"2" (the layout below)
