@@ -42,11 +42,13 @@ from tests.rspamd_process import (
     options_block,
     running_rspamd,
 )
-from tests.support.polling import poll
+from tests.support.polling import poll, until
 from tests.support.processes import stop
 from tests.support.redis_server import RedisServer, launch_redis
 from tests.support.repo import REPO
 from tests.support.zoned_process import Zoned, start_zoned
+from zoned.config import load_zones
+from zoned.store import ZoneStore
 
 PAGE = "peers/rspamd.md"
 PLUGIN = REPO / "integrations" / "rspamd" / "repzone_reputation.lua"
@@ -366,6 +368,7 @@ def test_plugin_matches_the_stock_plugin(world: World) -> None:
         for _ in range(sender.training):
             world.scan(world.a, sender, world.mail(sender))
     zonepub(world.zones, "sync", "--once")
+    served_as_stored(world)
     table = []
     for sender in SENDERS:
         data = world.mail(sender)
@@ -462,6 +465,30 @@ def print_table(table: list[tuple[Sender, dict[str, Symbol], dict[str, Symbol]]]
         shown_a = ", ".join(f"{k}({v.score:+.4f})" for k, v in sorted(rep_a.items()))
         shown_b = ", ".join(f"{k}({v.score:+.4f})" for k, v in sorted(rep_b.items()))
         print(f"{sender.ip} | {shown_a or 'none'} | {shown_b or 'none'}")
+
+
+def soa_serial(zoned: Zoned, apex: str) -> int | None:
+    reply = dns.query.udp(dns.message.make_query(apex, dns.rdatatype.SOA), "127.0.0.1",
+                          port=zoned.port, timeout=2)
+    return next((rdata.serial for rrset in reply.answer for rdata in rrset), None)
+
+
+def served_as_stored(world: World) -> None:
+    """Wait until zoned serves each list zone at its store's serial: it checks its stores
+    four times a second, so a scan right after ``zonepub sync --once`` could still read
+    the serial before."""
+    stored = {}
+    for config in load_zones(world.zones):
+        if config.origin in {apex for apex, *_ in REP_ZONES}:
+            store = ZoneStore.open_readonly(config.store)
+            assert store is not None, config.origin
+            try:
+                stored[config.origin] = store.serial()
+            finally:
+                store.close()
+    until(lambda: all(soa_serial(world.zoned, apex) == serial
+                      for apex, serial in stored.items()),
+          lambda: f"zoned to serve the stored serials {stored}", timeout=10)
 
 
 def txt_n(zoned: Zoned, name: str) -> float | None:
