@@ -51,4 +51,7 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+# compat: the checkout itself goes on sys.path (a .pth file), so Twisted's plugin scan finds
+# twisted/plugins/zoned_plugin.py and `.venv/bin/twistd -n zoned` works from any directory;
+# setuptools' default editable finder hides that directory from the scan.
+.venv/bin/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat

@@ -252,14 +252,21 @@ def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
     assert "stopped" in server.log.read_text()
 
 
-def test_twistd_plugin_serves(tmp_path: Path) -> None:
+@pytest.mark.parametrize("runner", ["twist", "twistd"])
+def test_twistd_plugin_serves(tmp_path: Path, runner: str) -> None:
+    """Both of Twisted's runners find the plugin: ``python -m twisted`` in the checkout, and
+    the installed ``twistd`` script from another directory, as README's command runs it."""
     zones = copy_zones(tmp_path)
     port = free_port()
-    twistd = [sys.executable, "-m", "twisted", "--log-format", "text", "zoned", "-c", str(zones),
-              "--listen", "127.0.0.1", "--port", str(port)]
+    if runner == "twist":
+        command, cwd = [sys.executable, "-m", "twisted", "--log-format", "text"], REPO
+    else:
+        twistd = Path(sys.executable).parent / "twistd"
+        command, cwd = [str(twistd), "-n", "--pidfile=", "--logfile=-"], tmp_path
+    command += ["zoned", "-c", str(zones), "--listen", "127.0.0.1", "--port", str(port)]
     output = tmp_path / "twistd.out"
     with output.open("wb") as sink:
-        process = subprocess.Popen(twistd, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT)
     try:
         query = dns.message.make_query(f"2.0.0.127.{IP}", "A")
 
