@@ -72,18 +72,31 @@ def owner_keys(config: ZoneConfig, token: str) -> list[bytes]:
     ]
 
 
-def entries(config: ZoneConfig, record: TokenRecord) -> list[tuple[bytes, bytes]]:
-    """Store (key, packed answer) pairs for one record: one per owner name or network."""
+def token_entries(config: ZoneConfig, token: str, fields: Fields,
+                  code: ipaddress.IPv4Address | None = None) -> list[tuple[bytes, bytes]]:
+    """Store (key, packed answer) pairs for one token: one per owner name or network.
+
+    Raises RecordError saying what is wrong; the caller prefixes the place (a file's line,
+    a Redis key), so an import and a sync word the same problem alike.
+    """
     try:
-        answer = token_answer(config, record.fields, record.code)
+        answer = token_answer(config, fields, code)
     except TxtError as exc:
-        raise RecordError(f"{record.source}: {exc}") from exc
+        raise RecordError(str(exc)) from exc
     if answer is None:
         return []
     try:
-        return [(key, answer) for key in owner_keys(config, record.token)]
+        return [(key, answer) for key in owner_keys(config, token)]
     except names.OwnerNameError as exc:
-        raise RecordError(f"{record.source}: token {record.token!r}: {exc}") from exc
+        raise RecordError(f"token {token!r}: {exc}") from exc
+
+
+def entries(config: ZoneConfig, record: TokenRecord) -> list[tuple[bytes, bytes]]:
+    """:func:`token_entries` of one record, its problems named by the record's source."""
+    try:
+        return token_entries(config, record.token, record.fields, record.code)
+    except RecordError as exc:
+        raise RecordError(f"{record.source}: {exc}") from exc.__cause__
 
 
 def record_entries(config: ZoneConfig, records: Iterable[TokenRecord], problems: list[str]

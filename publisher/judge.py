@@ -20,11 +20,9 @@ import logging
 from dataclasses import dataclass
 
 from listformat import names, tokens
-from listformat.txt import TxtError
 from publisher import layouts
-from publisher.entries import owner_keys
+from publisher.entries import RecordError, owner_keys, token_entries
 from publisher.processors import Chain
-from zoned.answers import token_answer
 from zoned.config import ZoneConfig
 from zoned.ratelog import limited
 from zoned.sourceconf import SourceSettings
@@ -174,13 +172,9 @@ class Judge:
         # The problem's text as ``zonepub import`` words it, with the key for its place.
         where = shown(item.key)
         try:
-            answer = token_answer(self.config, fields)
-            entries = [] if answer is None else [(key, answer)
-                                                 for key in owner_keys(self.config, token)]
-        except TxtError as exc:
+            entries = token_entries(self.config, token, fields)
+        except RecordError as exc:
             problem = f"{where}: {exc}"
-        except names.OwnerNameError as exc:
-            problem = f"{where}: token {token!r}: {exc}"
         else:
             stats.published += 1
             return Publish(token, entries)
