@@ -23,7 +23,9 @@ from __future__ import annotations
 from enum import Enum
 from typing import Final, NamedTuple
 
-from listformat.wire import CLASS_IN, HEADER, RR_FIXED, T_AXFR, T_IXFR, T_OPT
+from listformat.wire import CLASS_IN, HEADER, OPCODE_MASK, QR, RR_FIXED, T_AXFR, T_IXFR, T_OPT
+
+_QR_HIGH = QR >> 8  # QR in the header's third byte
 
 
 class Kind(Enum):
@@ -82,13 +84,13 @@ def _options_ok(data: bytes, pos: int, end: int) -> bool:
 
 def drops(data: bytes) -> bool:
     """Whether ``data`` gets no reply at all: no room for a header, or a response."""
-    return len(data) < 12 or bool(data[2] & 0x80)
+    return len(data) < 12 or bool(data[2] & _QR_HIGH)
 
 
 def classify(data: bytes) -> Query | Transfer | Kind:
     """The kind of message ``data`` is (see the module docstring)."""
     n = len(data)
-    if n < 12 or data[2] & 0x80:  # drops(), inlined: this runs for every datagram
+    if n < 12 or data[2] & _QR_HIGH:  # drops(), inlined: this runs for every datagram
         return DROP
     if n < 17:
         return OTHER
@@ -115,7 +117,7 @@ def classify(data: bytes) -> Query | Transfer | Kind:
     qtype = data[pos + 1] << 8 | data[pos + 2]
     if qtype == T_AXFR or qtype == T_IXFR:
         return Transfer(qend)
-    if flags & 0x7800 or ancount or nscount or arcount > 1 or pos - 12 > 254:
+    if flags & OPCODE_MASK or ancount or nscount or arcount > 1 or pos - 12 > 254:
         return OTHER  # another opcode, records in the query, or a name too long
     if data[pos + 3] != 0 or data[pos + 4] != CLASS_IN:
         return OTHER
