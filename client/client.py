@@ -199,8 +199,11 @@ class BaseClient:
     @staticmethod
     def _verified(data: bytes, facts: Facts, given: dict[str, Any],
                   dns_server: Server | None) -> Facts:
-        """The facts with verified DKIM and SPF (client.verify); blocks on DNS."""
-        return verify_message(data, facts, given=given.keys(), dns_server=dns_server)
+        """The facts with verified DKIM and SPF (client.verify); blocks on DNS.
+
+        ``bytes(data)``: dkimpy wants bytes, and a caller may pass a bytearray or memoryview
+        as :func:`client.facts.facts_from_message` allows."""
+        return verify_message(bytes(data), facts, given=given.keys(), dns_server=dns_server)
 
     def _value_lookup(self, selector: str, value: str, component: str | None) -> Lookup:
         config = self.plan.selector(selector)
