@@ -29,6 +29,7 @@ import os
 import socket
 import struct
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -64,27 +65,31 @@ class DatagramSocket(Protocol):
                  tb: TracebackType | None, /) -> None: ...
 
 
-class Transport:
+class Transport(ABC):
     """Where the faces' queries go; subclasses say how bytes travel (see the module doc)."""
 
+    @abstractmethod
     def datagram_socket(self, server: Server) -> DatagramSocket:
         """A socket for one sync exchange with ``server``, closed when the exchange ends."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def channel(self, server: Server, loop: asyncio.AbstractEventLoop) -> Channel:
         """A socket to ``server`` shared by the async face's queries (raises OSError)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def tcp(self, message: dns.message.Message, server: Server, timeout: float
             ) -> dns.message.Message:
         """One query over TCP; dnspython's errors (Timeout, OSError, EOFError, parse
         errors) raise."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def tcp_async(self, message: dns.message.Message, server: Server, timeout: float
                         ) -> dns.message.Message:
         """:meth:`tcp` for the async face."""
-        raise NotImplementedError
+        ...
 
     def exchange(self, server: Server, items: Sequence[tuple[int, bytes]], *,
                  timeout: float, limit: int) -> dict[int, bytes | OSError]:
@@ -173,7 +178,7 @@ class Batch:
                 self.future.set_result(None)
 
 
-class Channel:
+class Channel(ABC):
     """The queries outstanding at one server, keyed by ID; subclasses carry the bytes.
 
     Whoever settles a query removes it: a matching reply (:meth:`received`), or its
@@ -192,9 +197,10 @@ class Channel:
     def open(self) -> bool:
         return not self._closed
 
+    @abstractmethod
     def _transmit(self, wire: bytes) -> None:
         """Send one query's bytes; a datagram that cannot go now is simply lost."""
-        raise NotImplementedError
+        ...
 
     def received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         """One datagram from ``addr``: the reply to a pending query, or ignored."""
@@ -263,6 +269,7 @@ class Channel:
                 batch.future.set_exception(ConnectionError("socket closed"))
         self.pending.clear()
 
+    @abstractmethod
     def _release(self) -> None:
         """Give back what the channel holds (its socket); called once, by close()."""
 
@@ -396,6 +403,9 @@ class MemoryChannel(Channel):
     def _arrive(self, reply: bytes) -> None:
         if not self._closed:
             self.received(reply, self.server)
+
+    def _release(self) -> None:
+        """Nothing to give back: a memory channel holds no socket."""
 
 
 class MemoryTransport(Transport):
